@@ -1,0 +1,94 @@
+# One entry point for people and CI. `make help` lists the targets.
+# Everything runs from a clean clone with only python3.11 and make: `setup` builds the tools.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+UV_VERSION ?= 0.13.9
+TOOLS := .tools
+VENV := .venv
+UV := $(TOOLS)/bin/uv
+BIN := $(VENV)/bin
+RECSYS := $(BIN)/recsys
+STAMP := $(VENV)/.synced
+
+# Demo scale: small enough to finish in a few minutes on 2 cores.
+DEMO_EVENTS ?= 300000
+DEMO_SEED ?= 7
+PORT ?= 8000
+HOST ?= 127.0.0.1
+
+.DEFAULT_GOAL := help
+.PHONY: help setup redis stop data features train batch-score serve demo test lint \
+        bench bench-offline bench-serve bench-batch browser docs clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+$(STAMP): $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+setup: $(STAMP) ## Create .venv and install the locked dependencies (uv, seconds)
+
+redis: setup ## Use Redis at REDIS_URL if it answers, else start our own (loopback, no persistence)
+	@$(RECSYS) redis up
+
+stop: ## Stop what the project started (server, our own Redis); never anything else
+	@-[ -f data/run/server.pid ] && kill $$(cat data/run/server.pid) 2>/dev/null; rm -f data/run/server.pid
+	@-[ -x $(RECSYS) ] && $(RECSYS) redis down || true
+
+data: setup ## Generate the built-in demo events into data/landing (deterministic)
+	$(RECSYS) ingest generate --events $(DEMO_EVENTS) --seed $(DEMO_SEED)
+
+features: setup ## dbt build (tested marts) + feast apply + materialize into Redis
+	$(RECSYS) features
+
+train: setup ## Build a point-in-time training set via Feast, train the ranker, evaluate, register
+	$(RECSYS) train
+
+batch-score: setup ## Score every active user; write batch_recommendations to DuckDB and Redis
+	$(RECSYS) batch-score
+
+serve: setup ## Start the API and the try-it page on http://$(HOST):$(PORT)
+	$(RECSYS) serve --host $(HOST) --port $(PORT)
+
+demo: setup ## Everything on built-in data, ending with a served recommendation
+	$(RECSYS) demo --events $(DEMO_EVENTS) --seed $(DEMO_SEED)
+
+browser: ## Install Debian's chromium for the page test if it is missing
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "Installing Debian chromium for the browser test..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+test: setup browser ## Run the whole test suite (starts its own Redis on a free port)
+	$(BIN)/pytest
+
+lint: setup ## ruff + mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy training serving feature_repo tests
+
+docs: setup ## dbt docs generate (catalog of every model and column)
+	$(RECSYS) build --docs
+
+bench: bench-offline bench-batch bench-serve ## All benchmarks; results in benchmarks.json and BENCHMARKS.md
+
+bench-offline: setup ## dbt build on 1M/5M events; materialize rows/s next to stock Feast
+	$(BIN)/python -m training.bench.offline
+
+bench-batch: setup ## Batch scoring users/s with 300 candidates each
+	$(BIN)/python -m training.bench.batch
+
+bench-serve: setup ## Load test the API next to `feast serve` in the same run
+	$(BIN)/python -m serving.bench
+
+clean: stop ## Remove generated data, models and caches (keeps .venv)
+	rm -rf data feature_repo/data dbt/target dbt/logs .pytest_cache .mypy_cache .ruff_cache

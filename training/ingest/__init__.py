@@ -1,0 +1,1 @@
+"""Bring events (and optionally items and users) into the canonical landing area."""

@@ -1,0 +1,1 @@
+"""Run the offline feature pipeline: dbt build, feast apply, materialize into Redis."""
