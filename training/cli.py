@@ -19,7 +19,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-redis_app = typer.Typer(help="Find, start or stop the Redis this project uses.", no_args_is_help=True)
+redis_app = typer.Typer(
+    help="Find, start or stop the Redis this project uses.", no_args_is_help=True
+)
 app.add_typer(redis_app, name="redis")
 app.add_typer(ingest_app, name="ingest")
 register_pipeline(app)
@@ -37,13 +39,20 @@ def redis_down() -> None:
     print(redis_runtime.stop_own_redis())
 
 
-@redis_app.command("env")
-def redis_env() -> None:
-    """Print shell exports for REDIS_URL and FEAST_REDIS_CONNECTION (eval "$(recsys redis env)")."""
+@app.command("env")
+def env() -> None:
+    """Print shell exports so plain `feast` and `dbt` commands see what recsys sees.
+
+    Usage: eval "$(.venv/bin/recsys env)"; cd feature_repo && feast apply
+    """
     import os
 
+    from training.config import dbt_project_dir, export_data_dir_env
+
+    export_data_dir_env()
     redis_runtime.ensure_redis(quiet=True)
-    for name in ("REDIS_URL", "FEAST_REDIS_CONNECTION"):
+    os.environ.setdefault("DBT_PROFILES_DIR", str(dbt_project_dir()))
+    for name in ("RECSYS_DATA_DIR", "REDIS_URL", "FEAST_REDIS_CONNECTION", "DBT_PROFILES_DIR"):
         print(f"export {name}='{os.environ[name]}'")
 
 

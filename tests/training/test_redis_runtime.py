@@ -1,0 +1,23 @@
+from pathlib import Path
+
+import redis
+
+from training.redis_runtime import free_port, ping, start_redis
+
+
+def test_started_redis_is_loopback_and_non_persistent(tmp_path: Path) -> None:
+    server = start_redis(tmp_path)
+    try:
+        client = redis.Redis.from_url(server.url)
+        assert client.config_get("bind")["bind"].startswith("127.0.0.1")
+        assert client.config_get("save")["save"] == ""
+        assert client.config_get("appendonly")["appendonly"] == "no"
+        assert (tmp_path / "redis.pid").read_text().strip() == str(server.pid)
+    finally:
+        server.stop()
+    assert not ping(server.url)
+    assert not (tmp_path / "redis.pid").exists()
+
+
+def test_ping_is_false_where_nothing_listens() -> None:
+    assert not ping(f"redis://127.0.0.1:{free_port()}/0")
