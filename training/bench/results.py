@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from training.config import REPO_ROOT
+from training.config import REPO_ROOT, git_revision
 
 RESULTS_JSON = REPO_ROOT / "benchmarks.json"
 RESULTS_MD = REPO_ROOT / "BENCHMARKS.md"
@@ -43,20 +42,6 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "os": platform.platform(),
     }
-
-
-def git_revision() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def record(

@@ -1,0 +1,60 @@
+"""Strong simple baselines, scored through the same protocol as the ranker.
+
+Each baseline maps (catalog, session) to a ranked list of item indices over the whole
+catalogue. They share the generator code the ranker's candidates come from, so a gap between
+the ranker and a baseline is the ranker's doing, not a different implementation's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from training.core.candidates import (
+    CandidateConfig,
+    UserContext,
+    build_context,
+    neighbour_scores,
+    sknn_scores,
+)
+from training.core.catalog import Catalog
+from training.core.session import SessionArrays
+
+Baseline = Callable[[Catalog, SessionArrays, int], np.ndarray]
+
+
+def popularity(catalog: Catalog, session: SessionArrays, k: int) -> np.ndarray:
+    """Most popular items before the window (time-decayed counts); same list for everyone."""
+    return catalog.popular[:k]
+
+
+def covisitation(catalog: Catalog, session: SessionArrays, k: int) -> np.ndarray:
+    """Items co-visited with the session's recent items, weighted by recency in the session."""
+    context = build_context(session, _NO_USER, limit=_CONFIG.context_items)
+    items, scores = neighbour_scores(catalog.covis, context)
+    return _top(items, scores, k)
+
+
+def sknn(catalog: Catalog, session: SessionArrays, k: int) -> np.ndarray:
+    """Session-kNN (V-SKNN, Ludewig & Jannach 2018): items of the most similar past sessions."""
+    context = build_context(session, _NO_USER, limit=_CONFIG.context_items)
+    items, scores = sknn_scores(catalog, context, _CONFIG)
+    return _top(items, scores, k)
+
+
+BASELINES: dict[str, Baseline] = {
+    "popularity": popularity,
+    "covisitation": covisitation,
+    "sknn": sknn,
+}
+
+_CONFIG = CandidateConfig()
+_NO_USER = UserContext.unknown(0)
+
+
+def _top(items: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    if len(items) == 0:
+        return np.zeros(0, np.int32)
+    order = np.lexsort((items, -scores))[:k]
+    return items[order].astype(np.int32)

@@ -1,0 +1,332 @@
+"""`recsys train`: training set via Feast -> LightGBM ranker -> evaluation -> registry.
+
+Steps (each a function below): read the split, build the three windows' example sets,
+fit with early stopping on validation, evaluate the ranker and the baselines on test with
+one protocol, write the report, register the version, and promote it if it is at least as
+good as the current model on the same test queries.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from training import registry
+from training.config import git_revision, paths
+from training.core.candidates import CandidateConfig
+from training.core.catalog import Catalog
+from training.core.loading import load_catalog
+from training.core.ranker import METADATA_FILE, MODEL_FILE, load_ranker
+from training.core.vectors import FeatureLayout
+from training.dataset import (
+    ExampleSet,
+    FeatureFetcher,
+    SessionLog,
+    Window,
+    build_examples,
+    load_session_log,
+    load_windows,
+    select_queries,
+)
+from training.evaluate import (
+    METRICS,
+    baseline_results,
+    candidate_recall,
+    lift,
+    metrics,
+    ranker_result,
+    report_tables,
+)
+from training.params import FEATURE_SERVICE, TrainSettings
+
+PROMOTION_METRIC = "NDCG@10"
+
+
+@dataclass
+class WindowData:
+    """Everything built for one window."""
+
+    window: Window
+    catalog: Catalog
+    log: SessionLog
+    examples: ExampleSet
+
+
+@dataclass
+class TrainOutcome:
+    version: str
+    model_dir: Path
+    tables: dict[str, pd.DataFrame]
+    recall: dict[str, float]
+    lift: dict[str, float]
+    decision: registry.Decision
+    timings: dict[str, float]
+
+
+def build_window(
+    window: Window,
+    *,
+    exports: Path,
+    layout: FeatureLayout,
+    fetch: FeatureFetcher,
+    settings: TrainSettings,
+    max_queries: int,
+    training: bool,
+    log_line: Any = print,
+) -> WindowData:
+    """Catalog, sessions, queries and examples of one window."""
+    catalog = load_catalog(
+        exports, snapshot=window.name, item_feature_names=list(layout.item_features)
+    )
+    log = load_session_log(exports, window, catalog)
+    queries = select_queries(
+        log,
+        window,
+        max_queries=max_queries,
+        max_positions_per_session=settings.max_positions_per_session if training else None,
+        include_session_start=True,
+        seed=settings.seed,
+    )
+    examples = build_examples(
+        window,
+        catalog=catalog,
+        log=log,
+        queries=queries,
+        layout=layout,
+        fetch=fetch,
+        config=CandidateConfig(n=settings.candidates),
+        drop_missing_targets=training,
+    )
+    log_line(
+        f"  {window.name:5s} {_span(window)}: "
+        f"{len(log.session_ids):,} sessions, {len(queries):,} queries, "
+        f"{len(examples.queries):,} kept, {len(examples.X):,} rows"
+    )
+    return WindowData(window, catalog, log, examples)
+
+
+def fit(train: ExampleSet, valid: ExampleSet, settings: TrainSettings) -> lgb.Booster:
+    """Train the LambdaRank model, early-stopping on validation NDCG@10."""
+    if len(train.group) == 0:
+        raise ValueError(
+            "the train window produced no query whose next item is among the candidates; "
+            "the data set is too small or too sparse to train on (see `recsys train` output)"
+        )
+    params = dict(settings.params)
+    dtrain = lgb.Dataset(
+        train.X,
+        label=train.label,
+        group=train.group,
+        feature_name=train.feature_names,
+        free_raw_data=True,
+        params={"verbose": -1},
+    )
+    callbacks: list[Any] = [lgb.log_evaluation(period=0)]
+    valid_sets = []
+    if len(valid.group):
+        dvalid = lgb.Dataset(
+            valid.X,
+            label=valid.label,
+            group=valid.group,
+            reference=dtrain,
+            feature_name=valid.feature_names,
+        )
+        valid_sets = [dvalid]
+        callbacks.append(
+            lgb.early_stopping(
+                settings.early_stopping_rounds, first_metric_only=True, verbose=False
+            )
+        )
+    return lgb.train(
+        params,
+        dtrain,
+        num_boost_round=settings.num_boost_round,
+        valid_sets=valid_sets,
+        valid_names=["valid"][: len(valid_sets)],
+        callbacks=callbacks,
+    )
+
+
+def data_fingerprint(exports: Path) -> str:
+    """A digest of the clean events the run saw (count, time range, content hash)."""
+    path = exports / "fct_events.parquet"
+    with duckdb.connect() as con:
+        row = con.execute(
+            "select count(*), min(event_timestamp), max(event_timestamp), "
+            "bit_xor(hash(event_id, item_id, event_timestamp)) "
+            f"from read_parquet('{path}')"
+        ).fetchone()
+    count, first, last, digest = row if row else (0, None, None, None)
+    return f"{count}:{first}:{last}:{digest:x}" if digest is not None else f"{count}:empty"
+
+
+def run(
+    *,
+    settings: TrainSettings,
+    layout: FeatureLayout,
+    fetch: FeatureFetcher,
+    feature_refs: list[str],
+    log_line: Any = print,
+) -> TrainOutcome:
+    """Run the whole training job; return what it produced and whether it was promoted."""
+    timings: dict[str, float] = {}
+    layout_paths = paths()
+    exports = layout_paths.exports
+    started = time.perf_counter()
+    windows = load_windows(exports)
+    log_line("Building point-in-time example sets:")
+    data = {}
+    caps = {
+        "train": settings.max_train_queries,
+        "valid": settings.max_valid_queries,
+        "test": settings.max_test_queries,
+    }
+    for name, cap in caps.items():
+        t0 = time.perf_counter()
+        data[name] = build_window(
+            windows[name],
+            exports=exports,
+            layout=layout,
+            fetch=fetch,
+            settings=settings,
+            max_queries=cap,
+            training=name != "test",
+            log_line=log_line,
+        )
+        timings[f"examples_{name}_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    booster = fit(data["train"].examples, data["valid"].examples, settings)
+    timings["fit_s"] = time.perf_counter() - t0
+    log_line(f"Trained {booster.num_trees()} trees (best iteration {booster.best_iteration}).")
+
+    test = data["test"]
+    t0 = time.perf_counter()
+    scores = np.asarray(
+        booster.predict(test.examples.X, num_iteration=booster.best_iteration or None)
+    )
+    results = [ranker_result(test.examples, scores)]
+    results += baseline_results(test.examples, test.log, test.catalog)
+    tables = report_tables(results, test.examples, test.catalog)
+    recall = candidate_recall(test.examples)
+    gains = lift(tables["overall"])
+    timings["evaluate_s"] = time.perf_counter() - t0
+
+    version = _version_name(exports)
+    window_text = f"test window {_span(test.window)}"
+    ranker_metrics = metrics(results[0].ranks[test.examples.queries["prefix_len"].to_numpy() >= 1])
+    current_metrics, current = _current_on(test.examples, layout_paths.models)
+    decision = registry.gate(
+        new=ranker_metrics,
+        current=current_metrics,
+        current_version=current,
+        metric=PROMOTION_METRIC,
+        window=window_text,
+    )
+    timings["total_s"] = time.perf_counter() - started
+
+    importance = dict(
+        zip(booster.feature_name(), booster.feature_importance("gain").tolist(), strict=True)
+    )
+    metric_doc = {
+        "protocol": "next item at every position k>=1 of test-window sessions, full catalogue",
+        "overall": tables["overall"].to_dict("records"),
+        "slices": tables["slices"].to_dict("records"),
+        "by_session_length": tables["by_length"].to_dict("records"),
+        "candidate_recall": recall,
+        "lift_over_best_baseline": gains,
+        "feature_importance_gain": importance,
+    }
+    metadata = {
+        "version": version,
+        "created_at": datetime.now(UTC).isoformat(),
+        "features": booster.feature_name(),
+        "feature_service": FEATURE_SERVICE,
+        "feature_refs": feature_refs,
+        "params": settings.params,
+        "num_boost_round": settings.num_boost_round,
+        "best_iteration": booster.best_iteration,
+        "settings": {k: v for k, v in asdict(settings).items() if k != "params"},
+        "data_windows": {
+            name: {
+                "starts_at": d.window.starts_at.isoformat(),
+                "ends_at": d.window.ends_at.isoformat(),
+                "queries": len(d.examples.queries),
+                "rows": len(d.examples.X),
+            }
+            for name, d in data.items()
+        },
+        "data_fingerprint": data_fingerprint(exports),
+        "git_revision": git_revision(),
+        "test_metrics": ranker_metrics,
+        "promotion": {"promoted": decision.promoted, "reason": decision.reason},
+        "timings": timings,
+    }
+    from training.report import render_html
+
+    model_text = booster.model_to_string(num_iteration=booster.best_iteration or None)
+    model_dir = registry.write_version(
+        layout_paths.models,
+        version,
+        {
+            MODEL_FILE: model_text,
+            METADATA_FILE: json.dumps(metadata, indent=2, default=str),
+            "metrics.json": json.dumps(metric_doc, indent=2, default=str),
+            "report.html": render_html(metadata=metadata, metric_doc=metric_doc, tables=tables),
+        },
+    )
+    if decision.promoted:
+        registry.promote(layout_paths.models, version)
+    return TrainOutcome(version, model_dir, tables, recall, gains, decision, timings)
+
+
+def _current_on(examples: ExampleSet, models: Path) -> tuple[dict[str, float] | None, str | None]:
+    """Score the current model on the same test queries (None if it cannot be)."""
+    current = registry.current_dir(models)
+    if current is None:
+        return None, None
+    try:
+        ranker = load_ranker(current, compile_model=False)
+        columns = [examples.feature_names.index(f) for f in ranker.features]
+    except (FileNotFoundError, ValueError, KeyError):
+        return None, current.name
+    scores = ranker.booster.predict(examples.X[:, columns])
+    result = ranker_result(examples, np.asarray(scores))
+    mask = examples.queries["prefix_len"].to_numpy() >= 1
+    return metrics(result.ranks[mask]), current.name
+
+
+def _span(window: Window) -> str:
+    return f"{window.starts_at:%Y-%m-%d %H:%M} .. {window.ends_at:%Y-%m-%d %H:%M}"
+
+
+def _version_name(exports: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(data_fingerprint(exports).encode()).hexdigest()[:6]
+    return f"v{datetime.now(UTC):%Y%m%d-%H%M%S}-{digest}"
+
+
+def summary_table(outcome: TrainOutcome) -> str:
+    """The terminal table: metrics per method, candidate recall, lift and the promotion."""
+    overall = outcome.tables["overall"].copy()
+    columns = ["method", "queries", *METRICS, "coverage"]
+    lines = [overall[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}")]
+    lines.append(
+        "candidate recall: " + ", ".join(f"{k} {v:.3f}" for k, v in outcome.recall.items())
+    )
+    lines.append(
+        "ranker vs best baseline: " + ", ".join(f"{k} {v:+.1%}" for k, v in outcome.lift.items())
+    )
+    lines.append(f"model {outcome.version}: {outcome.decision.reason}")
+    lines.append(f"report: {outcome.model_dir / 'report.html'}")
+    return "\n".join(lines)
