@@ -89,7 +89,9 @@ class Catalog:
     category_popular: dict[int, np.ndarray]  # category code -> most popular items in it
     item_features: np.ndarray  # float32 [items, len(item_feature_names)], nan where unknown
     item_feature_names: list[str]
+    titles: np.ndarray  # object array of str or None, for display only
     _index: dict[str, int] = field(repr=False, default_factory=dict)
+    _category_index: dict[str, int] = field(repr=False, default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -106,10 +108,11 @@ class Catalog:
     def category_code(self, category: str | None) -> int:
         if category is None:
             return NO_CATEGORY
-        try:
-            return self.category_names.index(category)
-        except ValueError:
-            return NO_CATEGORY
+        return self._category_index.get(category, NO_CATEGORY)
+
+    def category_of(self, item: int) -> str | None:
+        code = int(self.category_codes[item])
+        return None if code == NO_CATEGORY else self.category_names[code]
 
     def describe(self) -> str:
         return (
@@ -137,7 +140,7 @@ def build_catalog(
 
     Args:
         as_of: The moment the catalog describes; every input row must predate it.
-        items: dim_items (item_id, category, price).
+        items: dim_items (item_id, category, price, optional title).
         neighbors: item_neighbors rows of one snapshot (item_id, covis_item_ids, covis_scores,
             seq_item_ids, seq_scores).
         popularity: item_popularity rows of one snapshot (item_id, decayed_score, events_1d).
@@ -202,7 +205,13 @@ def build_catalog(
         category_popular=category_popular,
         item_features=features,
         item_feature_names=list(item_feature_names),
+        titles=(
+            items.column("title").to_numpy(zero_copy_only=False).astype(object)
+            if "title" in items.column_names
+            else np.full(size, None, object)
+        ),
         _index={item: i for i, item in enumerate(item_ids)},
+        _category_index={str(name): code for code, name in enumerate(uniques)},
     )
 
 

@@ -81,7 +81,7 @@ def load_catalog(
     with duckdb.connect() as con:
         con.execute("set threads to 2")
         items = _arrow(
-            con, f"select item_id, category, price from read_parquet('{paths['dim_items']}')"
+            con, f"select item_id, category, price, title from read_parquet('{paths['dim_items']}')"
         )
         neighbors = _arrow(
             con,

@@ -1,0 +1,22 @@
+"""Dependencies routes declare with Annotated; tests swap them via dependency_overrides."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from serving.events import EventProcessor
+from serving.state import ServingState
+
+
+def get_state(request: Request) -> ServingState:
+    return request.app.state.serving
+
+
+def get_events(request: Request) -> EventProcessor:
+    return request.app.state.events
+
+
+State = Annotated[ServingState, Depends(get_state)]
+Events = Annotated[EventProcessor, Depends(get_events)]

@@ -1,0 +1,280 @@
+"""Accept events: validate, deduplicate on event_id, land durably, update the session online.
+
+Order of operations, chosen so nothing is lost and nothing counts twice:
+1. validate the whole batch (any invalid event rejects the batch; nothing is written);
+2. claim each event_id in Redis with SET NX (a repeat is acknowledged as a duplicate);
+3. append the new events to the landing area (JSON lines, fsync) that the next dbt build
+   reads; if that fails, release the claims so a retry is not mistaken for a duplicate;
+4. apply the events to the session state and push it through Feast, so the very next
+   recommendation sees them.
+If Redis is unreachable, steps 2 and 4 are skipped: the events still land (dbt deduplicates
+on event_id) and the answer says `degraded`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import unicodedata
+import uuid
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import redis
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from serving.metrics import EVENTS
+from serving.online import OnlineFeatures, OnlineStoreUnavailableError
+from serving.recommender import session_key
+from training.core.session import SessionState
+
+log = logging.getLogger(__name__)
+
+MAX_ID_LENGTH = 128
+EVENT_KEY_PREFIX = "recsys:event:"
+
+
+def check_id(value: str, *, field: str) -> str:
+    """Reject ids that are empty, too long or contain control characters."""
+    if not value or not value.strip():
+        raise ValueError(f"{field} is empty; send a non-empty string")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValueError(
+            f"{field} is {len(value)} characters long; at most {MAX_ID_LENGTH} are allowed"
+        )
+    bad = next((c for c in value if unicodedata.category(c) == "Cc"), None)
+    if bad is not None:
+        raise ValueError(f"{field} contains the control character {bad!r}; remove it")
+    return value
+
+
+class EventIn(BaseModel):
+    """One interaction, in the canonical event schema."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: str | None = Field(
+        None, description="Idempotency key; a repeat is not counted twice."
+    )
+    user_id: str
+    session_id: str | None = Field(
+        None, description="Omit to use the user's rolling session (30-minute inactivity gap)."
+    )
+    item_id: str
+    event_type: Literal["view", "add_to_cart", "purchase"] = "view"
+    event_timestamp: datetime | float | None = Field(
+        None, description="ISO-8601 (UTC if no offset) or unix seconds/milliseconds; default now."
+    )
+
+    @field_validator("event_id", "user_id", "session_id", "item_id")
+    @classmethod
+    def _ids(cls, value: str | None, info: Any) -> str | None:
+        return None if value is None else check_id(value, field=info.field_name)
+
+    def timestamp(self, *, now: datetime, max_skew: timedelta) -> datetime:
+        """The event time in UTC; raises ValueError for a time too far in the future."""
+        raw = self.event_timestamp
+        if raw is None:
+            return now
+        if isinstance(raw, datetime):
+            ts = raw if raw.tzinfo else raw.replace(tzinfo=UTC)
+        else:
+            seconds = raw / 1000.0 if abs(raw) >= 1e11 else float(raw)  # ms vs s by magnitude
+            ts = datetime.fromtimestamp(seconds, tz=UTC)
+        ts = ts.astimezone(UTC)
+        if ts > now + max_skew:
+            raise ValueError(
+                f"event_timestamp {ts.isoformat()} is in the future (server time "
+                f"{now.isoformat()}); send the time the event happened"
+            )
+        return ts
+
+
+class EventBatch(BaseModel):
+    """Several events at once."""
+
+    model_config = ConfigDict(extra="forbid")
+    events: list[EventIn]
+
+
+class EventStatus(BaseModel):
+    event_id: str
+    status: Literal["accepted", "duplicate"]
+
+
+class EventsOut(BaseModel):
+    accepted: int
+    duplicates: int
+    degraded: bool
+    reason: str | None = None
+    events: list[EventStatus]
+
+
+class LandingWriter:
+    """Appends events as JSON lines under landing/served/, fsynced before acknowledging."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._lock = threading.Lock()
+
+    def append(self, records: list[dict[str, Any]]) -> Path:
+        day = datetime.now(UTC).strftime("%Y%m%d")
+        path = self._folder / f"events-{day}-{socket.gethostname()}-{os.getpid()}.jsonl"
+        payload = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+        with self._lock:
+            self._folder.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+        return path
+
+
+class EventProcessor:
+    """Runs the four steps of the module docstring for one validated batch."""
+
+    def __init__(
+        self,
+        *,
+        online: OnlineFeatures,
+        redis_url: str,
+        landing: LandingWriter,
+        timeout_s: float,
+        id_ttl: timedelta,
+        max_skew: timedelta,
+    ) -> None:
+        self._online = online
+        self._landing = landing
+        self._id_ttl = id_ttl
+        self._max_skew = max_skew
+        self._redis = redis.Redis.from_url(
+            redis_url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),  # the breaker decides when to try again, not redis-py
+        )
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def records(self, events: list[EventIn]) -> list[dict[str, Any]]:
+        """Normalize a batch (ids, UTC times); raises ValueError naming the bad event."""
+        now = datetime.now(UTC)
+        out = []
+        for position, event in enumerate(events):
+            try:
+                ts = event.timestamp(now=now, max_skew=self._max_skew)
+            except ValueError as exc:
+                raise ValueError(f"events[{position}]: {exc}") from exc
+            out.append(
+                {
+                    "event_id": event.event_id or f"api:{uuid.uuid4()}",
+                    "user_id": event.user_id,
+                    "session_id": event.session_id,
+                    "item_id": event.item_id,
+                    "event_type": event.event_type,
+                    "event_timestamp": ts.isoformat(timespec="microseconds"),
+                    "received_at": now.isoformat(timespec="microseconds"),
+                }
+            )
+        return out
+
+    def process(self, records: list[dict[str, Any]]) -> EventsOut:
+        """Deduplicate, land and apply a normalized batch."""
+        unique: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        for record in records:
+            unique.setdefault(record["event_id"], record)
+        degraded_reason = None
+        try:
+            claimed = self._claim(list(unique))
+        except OnlineStoreUnavailableError as exc:
+            claimed = {event_id: True for event_id in unique}  # dbt deduplicates later
+            degraded_reason = f"online store unavailable ({exc}); events stored for the next build"
+        fresh = [r for eid, r in unique.items() if claimed[eid]]
+        if fresh:
+            try:
+                self._landing.append(fresh)
+            except OSError:
+                self._release([r["event_id"] for r in fresh])
+                raise
+        if fresh and degraded_reason is None:
+            try:
+                self._apply(fresh)
+            except OnlineStoreUnavailableError as exc:
+                degraded_reason = (
+                    f"online store unavailable ({exc}); events stored, session features not updated"
+                )
+        statuses = [
+            EventStatus(
+                event_id=r["event_id"],
+                status="accepted"
+                if claimed[r["event_id"]] and r is unique[r["event_id"]]
+                else "duplicate",
+            )
+            for r in records
+        ]
+        accepted = sum(s.status == "accepted" for s in statuses)
+        EVENTS.labels(status="accepted").inc(accepted)
+        EVENTS.labels(status="duplicate").inc(len(statuses) - accepted)
+        return EventsOut(
+            accepted=accepted,
+            duplicates=len(statuses) - accepted,
+            degraded=degraded_reason is not None,
+            reason=degraded_reason,
+            events=statuses,
+        )
+
+    def _claim(self, event_ids: list[str]) -> dict[str, bool]:
+        breaker = self._online.breaker
+        if not breaker.allow():
+            raise OnlineStoreUnavailableError(breaker.last_error or "online store unavailable")
+        ttl = int(self._id_ttl.total_seconds())
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for event_id in event_ids:
+                pipe.set(EVENT_KEY_PREFIX + event_id, b"1", nx=True, ex=ttl)
+            results = pipe.execute()
+        except (redis.RedisError, OSError) as exc:
+            breaker.failure(exc)
+            raise OnlineStoreUnavailableError(str(exc)) from exc
+        breaker.success()
+        return {event_id: bool(ok) for event_id, ok in zip(event_ids, results, strict=True)}
+
+    def _release(self, event_ids: list[str]) -> None:
+        try:
+            self._redis.delete(*(EVENT_KEY_PREFIX + e for e in event_ids))
+        except (redis.RedisError, OSError):
+            log.exception("could not release event ids after a failed landing write")
+
+    def _apply(self, records: list[dict[str, Any]]) -> None:
+        by_session: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        for record in records:
+            key = session_key(record["user_id"], record["session_id"])
+            by_session.setdefault(key, []).append(record)
+        for key, events in by_session.items():
+            # one writer per session at a time in this process: read-append-push is not atomic
+            with self._lock(key):
+                user_id = events[-1]["user_id"]
+                state = self._online.read_session(user_id=user_id, session_key=key)
+                state = state or SessionState(session_id=key, user_id=user_id)
+                for event in sorted(events, key=lambda e: e["event_timestamp"]):
+                    when = datetime.fromisoformat(event["event_timestamp"])
+                    state = state.append(
+                        item_id=event["item_id"],
+                        event_type=event["event_type"],
+                        event_time_ms=int(when.timestamp() * 1000),
+                    )
+                state.user_id = user_id
+                self._online.push_session(state)
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._locks_guard:
+            if len(self._locks) > 10_000:
+                self._locks.clear()  # bounded; a lock only matters while two writers overlap
+            return self._locks.setdefault(key, threading.Lock())

@@ -1,0 +1,200 @@
+"""Per-request online state through Feast: read the user and session rows, push session updates.
+
+Every call goes through a circuit breaker: when Redis fails or times out, the breaker opens
+and requests answer from in-memory fallbacks for `retry_seconds` without touching Redis;
+then one request tries again, and success closes the breaker. So a dead Redis costs one
+timeout per retry period, not one per request, and recovery needs no restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from training.core.session import SessionState
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+log = logging.getLogger(__name__)
+
+SESSION_VIEW = "session_state"
+BATCH_VIEW = "user_batch_recommendations"
+SESSION_PUSH_SOURCE = "session_events_push"
+SESSION_FIELDS = ("item_ids", "event_types", "event_times_ms", "event_count")
+BATCH_FIELDS = ("item_ids", "scores", "model_version")
+
+
+class OnlineStoreUnavailableError(RuntimeError):
+    """Redis did not answer (or the breaker is open); use a fallback."""
+
+
+class Breaker:
+    """A minimal circuit breaker: open for `retry_seconds` after a failure."""
+
+    def __init__(self, retry_seconds: float) -> None:
+        self._retry_seconds = retry_seconds
+        self._open_until = 0.0
+        self._lock = threading.Lock()
+        self.last_error: str | None = None
+
+    def allow(self) -> bool:
+        return time.monotonic() >= self._open_until
+
+    def failure(self, error: BaseException) -> None:
+        with self._lock:
+            self._open_until = time.monotonic() + self._retry_seconds
+            self.last_error = f"{type(error).__name__}: {error}"
+
+    def success(self) -> None:
+        if self._open_until:
+            with self._lock:
+                self._open_until = 0.0
+                self.last_error = None
+
+    @property
+    def is_open(self) -> bool:
+        return not self.allow()
+
+
+@dataclass(frozen=True)
+class OnlineRow:
+    """What Redis knows about one request's user and session."""
+
+    user: dict[str, Any] | None  # user_features values, None for an unknown user
+    session: SessionState | None  # None when the session has no events yet
+    batch: tuple[list[str], list[float], str] | None  # batch recommendations, if any
+
+
+class OnlineFeatures:
+    """Reads and writes of per-request state through a Feast FeatureStore."""
+
+    def __init__(self, store: FeatureStore, *, user_refs: list[str], retry_seconds: float) -> None:
+        self._store = store
+        self._user_refs = user_refs
+        self._refs = [
+            *user_refs,
+            *(f"{SESSION_VIEW}:{f}" for f in SESSION_FIELDS),
+            *(f"{BATCH_VIEW}:{f}" for f in BATCH_FIELDS),
+        ]
+        self.breaker = Breaker(retry_seconds)
+
+    def read(self, *, user_id: str, session_key: str) -> OnlineRow:
+        """Fetch the user's batch features, the session state and batch recommendations.
+
+        Raises:
+            OnlineStoreUnavailableError: Redis failed now or recently.
+        """
+        values = self._call(
+            lambda: self._store.get_online_features(
+                features=self._refs,
+                entity_rows=[{"user_id": user_id, "session_id": session_key}],
+                full_feature_names=True,
+            ).to_dict()
+        )
+        user = {ref.split(":", 1)[1]: values[ref.replace(":", "__")][0] for ref in self._user_refs}
+        user_row = None if all(v is None for v in user.values()) else user
+        return OnlineRow(
+            user=user_row, session=_session(values, session_key, user_id), batch=_batch(values)
+        )
+
+    def read_session(self, *, user_id: str, session_key: str) -> SessionState | None:
+        """Fetch one session's state (None when it has no events yet).
+
+        Raises:
+            OnlineStoreUnavailableError: Redis failed now or recently.
+        """
+        values = self._call(
+            lambda: self._store.get_online_features(
+                features=[f"{SESSION_VIEW}:{f}" for f in SESSION_FIELDS],
+                entity_rows=[{"session_id": session_key}],
+                full_feature_names=True,
+            ).to_dict()
+        )
+        return _session(values, session_key, user_id)
+
+    def push_session(self, state: SessionState) -> None:
+        """Write a session's new state to the online store through the Feast push source.
+
+        Raises:
+            OnlineStoreUnavailableError: Redis failed now or recently.
+        """
+        from feast.data_source import PushMode
+
+        frame = pd.DataFrame(
+            {
+                "session_id": [state.session_id],
+                "user_id": [state.user_id],
+                "event_timestamp": [pd.Timestamp(state.event_times_ms[-1], unit="ms", tz="UTC")],
+                "item_ids": [state.item_ids],
+                "event_types": [state.event_types],
+                "event_times_ms": [state.event_times_ms],
+                "event_count": [state.event_count],
+            }
+        )
+        self._call(lambda: self._store.push(SESSION_PUSH_SOURCE, frame, to=PushMode.ONLINE))
+
+    def ping(self) -> bool:
+        """True when Redis answers now (used by /ready; bypasses the breaker)."""
+        try:
+            client = self._redis_client()
+            return bool(client.ping())
+        except Exception:  # any failure means "not reachable" for readiness
+            return False
+
+    def _call(self, fn: Any) -> Any:
+        if not self.breaker.allow():
+            raise OnlineStoreUnavailableError(self.breaker.last_error or "online store unavailable")
+        try:
+            result = fn()
+        except Exception as exc:  # redis, connection and timeout errors all mean "unavailable"
+            self.breaker.failure(exc)
+            log.warning("online store call failed: %s", exc)
+            raise OnlineStoreUnavailableError(str(exc)) from exc
+        self.breaker.success()
+        return result
+
+    def _redis_client(self) -> Any:
+        provider = self._store._get_provider()
+        online = provider.online_store
+        return online._get_client(self._store.config.online_store)  # type: ignore[attr-defined]
+
+    def fail_fast(self) -> None:
+        """Stop redis-py from retrying with exponential backoff (its default waits seconds).
+
+        A request must turn a dead Redis into a fallback within one timeout; the breaker,
+        not the client, decides when to try again.
+        """
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        client = self._redis_client()
+        client.set_retry(Retry(NoBackoff(), 0))
+
+
+def _session(values: dict[str, list[Any]], session_key: str, user_id: str) -> SessionState | None:
+    items = values.get(f"{SESSION_VIEW}__item_ids", [None])[0]
+    if not items:
+        return None
+    return SessionState(
+        session_id=session_key,
+        user_id=user_id,
+        item_ids=list(items),
+        event_types=list(values[f"{SESSION_VIEW}__event_types"][0] or ["view"] * len(items)),
+        event_times_ms=[int(t) for t in values[f"{SESSION_VIEW}__event_times_ms"][0] or []],
+        event_count=int(values[f"{SESSION_VIEW}__event_count"][0] or len(items)),
+    )
+
+
+def _batch(values: dict[str, list[Any]]) -> tuple[list[str], list[float], str] | None:
+    items = values.get(f"{BATCH_VIEW}__item_ids", [None])[0]
+    if not items:
+        return None
+    scores = values.get(f"{BATCH_VIEW}__scores", [None])[0] or [0.0] * len(items)
+    version = values.get(f"{BATCH_VIEW}__model_version", [None])[0] or "unknown"
+    return list(items), [float(s) for s in scores], str(version)

@@ -1,0 +1,306 @@
+"""Answer one recommendation request: model path first, in-memory fallbacks when it cannot run.
+
+The model path reads the user and session rows from Redis (Feast), generates candidates and
+features with `training.core` and ranks them. Fallbacks, marked `degraded` with a reason:
+batch recommendations (from Redis, else the in-memory copy) and then popularity. Nothing in
+here raises for an operational fault: a request always gets an answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from serving.metrics import FALLBACKS, STAGE_SECONDS
+from serving.online import OnlineRow, OnlineStoreUnavailableError
+from serving.state import BatchList, ServingState
+from training.core.candidates import CandidateConfig
+from training.core.catalog import Catalog
+from training.core.recommend import recommend
+from training.core.session import SessionArrays, SessionState, session_arrays
+from training.core.users import average_price, user_context
+
+log = logging.getLogger(__name__)
+EXPLAIN_TOP = 5
+
+
+class UnknownCategoryError(ValueError):
+    """A category filter names no category the catalog knows."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """A validated recommendation request."""
+
+    user_id: str
+    session_id: str | None
+    k: int
+    exclude_seen: bool = False
+    exclude: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    explain: bool = False
+
+
+@dataclass
+class Item:
+    item_id: str
+    score: float
+    rank: int
+    category: str | None = None
+    price: float | None = None
+    title: str | None = None
+    explanation: list[dict[str, float | str]] | None = None
+
+
+@dataclass
+class Answer:
+    items: list[Item]
+    model_version: str | None
+    degraded: bool
+    reason: str | None
+    session_events: int
+    candidates: int
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def session_key(user_id: str, session_id: str | None) -> str:
+    """The online session entity: the given session, else the user's rolling session."""
+    return session_id if session_id is not None else f"user:{user_id}"
+
+
+def answer(state: ServingState, query: Query) -> Answer:
+    """Return recommendations for `query`, degrading instead of failing.
+
+    Raises:
+        UnknownCategoryError: `query.categories` names an unknown category (a client error).
+    """
+    timings: dict[str, float] = {}
+    catalog = state.catalog
+    if catalog is None:
+        FALLBACKS.labels(reason="no_features").inc()
+        return Answer(
+            [],
+            state.model_version,
+            True,
+            f"no features built yet: {state.catalog_error or 'run `make features`'}",
+            0,
+            0,
+            timings,
+        )
+    categories = _category_codes(catalog, query.categories)
+    key = session_key(query.user_id, query.session_id)
+
+    t0 = time.perf_counter()
+    try:
+        row = state.online.read(user_id=query.user_id, session_key=key)
+    except OnlineStoreUnavailableError as exc:
+        timings["features"] = _ms(t0)
+        return _fallback(
+            state,
+            catalog,
+            query,
+            None,
+            categories,
+            timings,
+            reason=f"online store unavailable ({exc})",
+            label="redis",
+        )
+    timings["features"] = _ms(t0)
+    STAGE_SECONDS.labels(stage="features").observe(timings["features"] / 1000)
+
+    session = row.session
+    if session is not None and query.session_id is None:
+        session = session.current(gap_minutes=state.settings.session_gap_minutes)
+    scorer = state.scorer
+    if scorer is None:
+        return _fallback(
+            state,
+            catalog,
+            query,
+            row,
+            categories,
+            timings,
+            reason=f"no model loaded: {state.model_error}; run `make train`",
+            label="no_model",
+            session=session,
+        )
+
+    t0 = time.perf_counter()
+    try:
+        arrays = _arrays(session, catalog)
+        user = user_context(row.user, catalog, scorer.layout.user_features)
+        ranked = recommend(
+            scorer,
+            catalog,
+            session=arrays,
+            user=user,
+            user_avg_price=average_price(row.user),
+            now_s=session.last_time_s if session and session.last_time_s else time.time(),
+            k=query.k,
+            config=CandidateConfig(n=state.settings.candidates),
+            exclude=_exclusions(catalog, query, session),
+            categories=categories,
+        )
+    except Exception as exc:  # a bug in the model path must still leave the user an answer
+        log.exception("ranking failed for user %s", query.user_id)
+        return _fallback(
+            state,
+            catalog,
+            query,
+            row,
+            categories,
+            timings,
+            reason=f"ranking failed ({type(exc).__name__}: {exc})",
+            label="error",
+            session=session,
+        )
+    timings["rank"] = _ms(t0)
+    STAGE_SECONDS.labels(stage="rank").observe(timings["rank"] / 1000)
+    items = _items(catalog, ranked.items, ranked.scores)
+    if query.explain and len(ranked.items):
+        t0 = time.perf_counter()
+        _explain(items, scorer.ranker.contributions(ranked.features), scorer.ranker.features)
+        timings["explain"] = _ms(t0)
+    return Answer(
+        items,
+        scorer.ranker.version,
+        False,
+        None,
+        len(session.item_ids) if session else 0,
+        ranked.candidates,
+        timings,
+    )
+
+
+def _fallback(
+    state: ServingState,
+    catalog: Catalog,
+    query: Query,
+    row: OnlineRow | None,
+    categories: np.ndarray | None,
+    timings: dict[str, float],
+    *,
+    reason: str,
+    label: str,
+    session: SessionState | None = None,
+) -> Answer:
+    FALLBACKS.labels(reason=label).inc()
+    exclude = set(_excluded_ids(query, session))
+    batch: BatchList | None = row.batch if row is not None else None
+    batch = batch or state.batch.get(query.user_id)
+    if batch:
+        ids, scores, version = batch
+        picks = [(i, s) for i, s in zip(ids, scores, strict=False) if i not in exclude]
+        if categories is not None:
+            wanted = {int(c) for c in categories}
+            picks = [
+                (i, s)
+                for i, s in picks
+                if (j := catalog.index_of(i)) >= 0 and int(catalog.category_codes[j]) in wanted
+            ]
+        if picks:
+            idx = catalog.indices_of([i for i, _ in picks[: query.k]])
+            items = _items(
+                catalog,
+                idx,
+                np.array([s for _, s in picks[: query.k]]),
+                ids=[i for i, _ in picks[: query.k]],
+            )
+            return Answer(
+                items,
+                version,
+                True,
+                f"{reason}; served batch recommendations",
+                len(session.item_ids) if session else 0,
+                0,
+                timings,
+            )
+    popular = catalog.popular
+    if categories is not None:
+        popular = np.concatenate(
+            [catalog.category_popular.get(int(c), np.zeros(0, np.int32)) for c in categories]
+        )
+    excluded_idx = catalog.indices_of(list(exclude))
+    popular = popular[~np.isin(popular, excluded_idx)][: query.k]
+    scores = catalog.popularity[popular].astype(np.float64)
+    return Answer(
+        _items(catalog, popular, scores),
+        state.model_version,
+        True,
+        f"{reason}; served popular items",
+        len(session.item_ids) if session else 0,
+        0,
+        timings,
+    )
+
+
+def _arrays(session: SessionState | None, catalog: Catalog) -> SessionArrays:
+    if session is None:
+        return SessionArrays(np.zeros(0, np.int32), np.zeros(0, np.int8), np.zeros(0))
+    return session_arrays(session, catalog._index)
+
+
+def _excluded_ids(query: Query, session: SessionState | None) -> list[str]:
+    ids = list(query.exclude)
+    if query.exclude_seen and session is not None:
+        ids += session.item_ids
+    return ids
+
+
+def _exclusions(catalog: Catalog, query: Query, session: SessionState | None) -> np.ndarray | None:
+    ids = _excluded_ids(query, session)
+    if not ids:
+        return None
+    idx = catalog.indices_of(ids)
+    return idx[idx >= 0]
+
+
+def _category_codes(catalog: Catalog, names: tuple[str, ...]) -> np.ndarray | None:
+    if not names:
+        return None
+    codes = [catalog.category_code(n) for n in names]
+    unknown = [n for n, c in zip(names, codes, strict=True) if c < 0]
+    if unknown:
+        known = ", ".join(catalog.category_names[:10]) or "(this catalog has no categories)"
+        raise UnknownCategoryError(
+            f"categories: unknown {unknown}; known categories include: {known}"
+        )
+    return np.asarray(codes, np.int32)
+
+
+def _items(
+    catalog: Catalog, idx: np.ndarray, scores: np.ndarray, ids: list[str] | None = None
+) -> list[Item]:
+    out = []
+    for rank, (i, score) in enumerate(zip(idx, scores, strict=True), start=1):
+        i = int(i)
+        known = i >= 0
+        price = float(catalog.price[i]) if known else float("nan")
+        title = catalog.titles[i] if known else None
+        out.append(
+            Item(
+                item_id=str(catalog.item_ids[i]) if known else (ids[rank - 1] if ids else "?"),
+                score=round(float(score), 6),
+                rank=rank,
+                category=catalog.category_of(i) if known else None,
+                price=None if np.isnan(price) else round(price, 2),
+                title=str(title) if title is not None else None,
+            )
+        )
+    return out
+
+
+def _explain(items: list[Item], contributions: np.ndarray, names: list[str]) -> None:
+    for item, row in zip(items, contributions, strict=False):
+        values = row[:-1]  # the last column is the bias term
+        top = np.argsort(-np.abs(values))[:EXPLAIN_TOP]
+        item.explanation = [
+            {"feature": names[j], "contribution": round(float(values[j]), 5)} for j in top
+        ]
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 3)

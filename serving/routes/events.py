@@ -1,0 +1,89 @@
+"""POST /events: record interactions as they happen."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import TypeAdapter, ValidationError
+
+from serving.deps import Events, State
+from serving.events import EventBatch, EventIn, EventsOut
+
+router = APIRouter(tags=["events"])
+
+_EVENTS = TypeAdapter(list[EventIn])
+# Documents the three accepted body shapes in OpenAPI; validation dispatches on the shape.
+_BODY_SCHEMA = TypeAdapter(EventIn | list[EventIn] | EventBatch).json_schema(
+    ref_template="#/components/schemas/{model}"
+)
+
+
+def _openapi_body() -> dict[str, Any]:
+    schema = {k: v for k, v in _BODY_SCHEMA.items() if k != "$defs"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+@router.post("/events", response_model=EventsOut, openapi_extra=_openapi_body())
+async def post_events(request: Request, state: State, processor: Events) -> EventsOut:
+    """Record one event, a list of events, or {"events": [...]}; idempotent on event_id."""
+    body = await request.body()
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HTTPException(
+            status_code=400,
+            detail=f"request body is not valid JSON ({exc}); send an event object, a list of "
+            'them, or {"events": [...]}',
+        ) from exc
+    if isinstance(payload, dict) and "events" in payload:
+        raw_events, prefix = payload["events"], "events"
+    elif isinstance(payload, list):
+        raw_events, prefix = payload, ""
+    else:
+        raw_events, prefix = [payload], None
+    if not isinstance(raw_events, list):
+        raise HTTPException(status_code=422, detail='"events" must be a list of event objects')
+    limit = state.settings.max_batch_events
+    if len(raw_events) > limit:
+        raise HTTPException(
+            status_code=413,
+            detail=f"batch has {len(raw_events)} events; at most {limit} per request "
+            "(RECSYS_MAX_BATCH_EVENTS); split it",
+        )
+    if not raw_events:
+        raise HTTPException(status_code=422, detail="no events in the request; send at least one")
+    try:
+        events = _EVENTS.validate_python(raw_events)
+    except ValidationError as exc:
+        raise HTTPException(status_code=422, detail=_describe(exc, prefix=prefix)) from exc
+    try:
+        records = processor.records(events)
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    try:
+        return await run_in_threadpool(processor.process, records)
+    except OSError as exc:
+        raise HTTPException(
+            status_code=503,
+            detail=f"could not store the events durably ({exc}); nothing was recorded, retry",
+        ) from exc
+
+
+def _describe(error: ValidationError, *, prefix: str | None) -> str:
+    """One line per problem: where it is, what is wrong, what was sent."""
+    lines = []
+    for item in error.errors()[:10]:
+        loc: list[Any] = list(item["loc"])
+        if prefix is None:
+            loc = loc[1:]  # a single event was wrapped in a list: drop that index
+        elif prefix:
+            loc = [prefix, *loc]
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+        text = f"{where or 'body'}: {item['msg']}"
+        if item.get("input") is not None and not isinstance(item["input"], dict | list):
+            text += f" (got {item['input']!r})"
+        lines.append(text)
+    return "; ".join(lines)

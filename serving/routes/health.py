@@ -1,0 +1,87 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from serving.deps import State
+from serving.metrics import FEATURE_AGE, MODEL_INFO, render
+
+router = APIRouter(tags=["operations"])
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Check(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, Check]
+    model_version: str | None
+
+
+@router.get("/health", response_model=Health)
+async def health() -> Health:
+    """Report that the process is alive (no dependencies checked)."""
+    return Health(status="ok")
+
+
+@router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
+async def ready(state: State) -> Response:
+    """Report whether Redis answers, a model is loaded and the features are fresh."""
+    settings = state.settings
+    checks: dict[str, Check] = {}
+    redis_ok = state.online.ping()
+    checks["redis"] = Check(
+        ok=redis_ok,
+        detail="reachable"
+        if redis_ok
+        else f"not reachable at {settings.redis_url}; start it (`make redis`) or fix REDIS_URL",
+    )
+    checks["model"] = Check(
+        ok=state.scorer is not None,
+        detail=f"serving {state.model_version}"
+        if state.scorer
+        else f"{state.model_error or 'no model loaded'}; run `make train` to train and promote one",
+    )
+    age = state.feature_age_seconds()
+    limit = settings.max_feature_age_hours * 3600
+    if state.catalog is None:
+        checks["features"] = Check(ok=False, detail=f"{state.catalog_error}")
+    elif age is None:
+        checks["features"] = Check(
+            ok=False, detail="features were never materialized; run `make features`"
+        )
+    else:
+        fresh = age <= limit
+        checks["features"] = Check(
+            ok=fresh,
+            detail=f"materialized {age / 3600:.1f} h ago"
+            + (
+                "" if fresh else f" (limit {settings.max_feature_age_hours} h); run `make features`"
+            ),
+        )
+    body = Readiness(
+        ready=all(c.ok for c in checks.values()), checks=checks, model_version=state.model_version
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
+
+
+@router.get("/metrics", include_in_schema=True, response_class=Response)
+async def metrics(state: State) -> Response:
+    """Prometheus metrics: latency per route and stage, fallbacks, freshness, model version."""
+    age = state.feature_age_seconds()
+    if age is not None:
+        FEATURE_AGE.set(age)
+    if state.model_version:
+        MODEL_INFO.clear()
+        MODEL_INFO.labels(version=state.model_version).set(1)
+    payload, content_type = render()
+    return Response(payload, media_type=content_type)

@@ -1,0 +1,67 @@
+"""The try-it page at / and the two small lookups it uses (sample users, item details)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+
+from serving.deps import State
+
+router = APIRouter(tags=["page"])
+STATIC = Path(__file__).resolve().parents[1] / "static"
+
+
+class UserSample(BaseModel):
+    user_id: str
+    events_total: int
+
+
+class ItemDetails(BaseModel):
+    item_id: str
+    title: str | None
+    category: str | None
+    price: float | None
+    popularity: float
+
+
+@router.get("/", include_in_schema=False)
+async def index() -> FileResponse:
+    """Serve the try-it page."""
+    return FileResponse(STATIC / "index.html", media_type="text/html")
+
+
+@router.get("/users/sample", response_model=list[UserSample])
+async def sample_users(state: State, n: int = Query(12, ge=1, le=100)) -> list[UserSample]:
+    """List some of the most active known users (for the page's user picker)."""
+    path = state.settings.exports / "user_features.parquet"
+    if not path.exists():
+        return []
+    with duckdb.connect() as con:
+        rows = con.execute(
+            "select user_id, max(events_total) as events from read_parquet(?) "
+            "group by user_id order by events desc, user_id limit ?",
+            [str(path), n],
+        ).fetchall()
+    return [UserSample(user_id=str(u), events_total=int(e)) for u, e in rows]
+
+
+@router.get("/items/{item_id}", response_model=ItemDetails)
+async def item_details(state: State, item_id: str) -> ItemDetails:
+    """Describe one item from the in-memory catalog."""
+    catalog = state.catalog
+    index = catalog.index_of(item_id) if catalog else -1
+    if catalog is None or index < 0:
+        raise HTTPException(status_code=404, detail=f"item {item_id!r} is not in the catalog")
+    price = float(catalog.price[index])
+    title = catalog.titles[index]
+    return ItemDetails(
+        item_id=item_id,
+        title=str(title) if title is not None else None,
+        category=catalog.category_of(index),
+        price=None if price != price else round(price, 2),
+        popularity=float(catalog.popularity[index]),
+    )

@@ -1,0 +1,120 @@
+"""GET /recommendations/{user_id}: ranked items for a user in their current session."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from pydantic import BaseModel
+
+from serving.deps import State
+from serving.events import MAX_ID_LENGTH, check_id
+from serving.recommender import Query as RecQuery
+from serving.recommender import UnknownCategoryError, answer
+
+router = APIRouter(tags=["recommendations"])
+
+
+class Contribution(BaseModel):
+    feature: str
+    contribution: float
+
+
+class ItemOut(BaseModel):
+    item_id: str
+    score: float
+    rank: int
+    category: str | None = None
+    price: float | None = None
+    title: str | None = None
+    explanation: list[Contribution] | None = None
+
+
+class RecommendationsOut(BaseModel):
+    user_id: str
+    session_id: str | None
+    items: list[ItemOut]
+    model_version: str | None
+    degraded: bool
+    reason: str | None = None
+    session_events: int
+    candidates: int
+    timings_ms: dict[str, float]
+
+
+def _split(values: list[str] | None, *, field: str) -> tuple[str, ...]:
+    """Accept repeated parameters and comma-separated lists alike."""
+    out: list[str] = []
+    for value in values or []:
+        out += [v.strip() for v in value.split(",") if v.strip()]
+    for value in out:
+        try:
+            check_id(value, field=field)
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from exc
+    return tuple(out)
+
+
+@router.get("/recommendations/{user_id}", response_model=RecommendationsOut)
+async def recommendations(
+    state: State,
+    user_id: Annotated[
+        str,
+        Path(
+            max_length=MAX_ID_LENGTH,
+            description="Any user id; unknown users get a cold-start answer.",
+        ),
+    ],
+    k: Annotated[int | None, Query(ge=1, le=100, description="How many items (1..100).")] = None,
+    session_id: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_ID_LENGTH,
+            description="Current session; default: the user's rolling session.",
+        ),
+    ] = None,
+    exclude_seen: Annotated[
+        bool, Query(description="Leave out items already seen in this session.")
+    ] = False,
+    exclude: Annotated[
+        list[str] | None, Query(description="Item ids to leave out (repeat or comma-separate).")
+    ] = None,
+    categories: Annotated[
+        list[str] | None, Query(description="Only items of these categories.")
+    ] = None,
+    explain: Annotated[
+        bool, Query(description="Add each item's top feature contributions.")
+    ] = False,
+) -> RecommendationsOut:
+    """Rank items for the user given what they did earlier in the session."""
+    try:
+        check_id(user_id, field="user_id")
+        if session_id is not None:
+            check_id(session_id, field="session_id")
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    k = min(k or state.settings.default_k, state.settings.max_k)
+    query = RecQuery(
+        user_id=user_id,
+        session_id=session_id,
+        k=k,
+        exclude_seen=exclude_seen,
+        exclude=_split(exclude, field="exclude"),
+        categories=_split(categories, field="categories"),
+        explain=explain,
+    )
+    try:
+        result = answer(state, query)
+    except UnknownCategoryError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    return RecommendationsOut(
+        user_id=user_id,
+        session_id=session_id,
+        items=[ItemOut.model_validate(item, from_attributes=True) for item in result.items],
+        model_version=result.model_version,
+        degraded=result.degraded,
+        reason=result.reason,
+        session_events=result.session_events,
+        candidates=result.candidates,
+        timings_ms=result.timings_ms,
+    )

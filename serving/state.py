@@ -1,0 +1,194 @@
+"""The server's heavy objects and how they are swapped while requests keep flowing.
+
+`ServingState` holds the Feast store, the catalog (item-side state in memory), the scorer
+(model + feature layout) and the batch-recommendation fallback. Watchers replace the catalog
+when a newer materialization lands and the scorer when `models/current` moves; each swap is
+one attribute assignment, so a request sees the old object or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from serving.online import OnlineFeatures
+from serving.settings import Settings
+from training import registry
+from training.core.catalog import Catalog
+from training.core.loading import MissingExportError, load_catalog
+from training.core.ranker import load_ranker
+from training.core.recommend import Scorer
+from training.features import ITEM_VIEW, USER_VIEW, RankerInputs, ranker_inputs
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+log = logging.getLogger(__name__)
+
+BatchList = tuple[list[str], list[float], str]
+
+
+@dataclass
+class ServingState:
+    """Everything a request needs; replaced piecewise by the watchers."""
+
+    settings: Settings
+    store: FeatureStore
+    inputs: RankerInputs
+    online: OnlineFeatures
+    catalog: Catalog | None = None
+    catalog_signature: tuple[Any, ...] | None = None
+    features_as_of: datetime | None = None
+    features_updated_at: datetime | None = None
+    scorer: Scorer | None = None
+    model_target: str | None = None
+    model_error: str | None = None
+    catalog_error: str | None = None
+    batch: dict[str, BatchList] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+
+    @property
+    def model_version(self) -> str | None:
+        return self.scorer.ranker.version if self.scorer else None
+
+    def feature_age_seconds(self) -> float | None:
+        if self.features_updated_at is None:
+            return None
+        return (datetime.now(UTC) - self.features_updated_at).total_seconds()
+
+    # -- catalog -------------------------------------------------------------------------
+
+    def catalog_signature_now(self) -> tuple[Any, ...]:
+        """What changes when a build or a materialization lands (file mtimes)."""
+        files = [
+            self.settings.data_dir / "feast" / "registry.db",
+            *(
+                self.settings.exports / f"{n}.parquet"
+                for n in (
+                    "item_features",
+                    "item_neighbors",
+                    "item_popularity",
+                    "session_items",
+                    "dim_items",
+                    "data_windows",
+                    "batch_recommendations",
+                )
+            ),
+        ]
+        return tuple(p.stat().st_mtime_ns if p.exists() else None for p in files)
+
+    def reload_catalog(self) -> bool:
+        """Load the serving catalog if the build or materialization changed; True if swapped."""
+        signature = self.catalog_signature_now()
+        if signature == self.catalog_signature:
+            return False
+        as_of, updated = _materialized(self.store)
+        try:
+            catalog = load_catalog(
+                self.settings.exports,
+                snapshot="serving",
+                item_feature_names=list(self.inputs.layout.item_features),
+                features_as_of=as_of,
+            )
+        except MissingExportError as exc:
+            self.catalog_error = str(exc)
+            self.catalog_signature = signature
+            return False
+        self.batch = load_batch_fallback(self.settings.exports / "batch_recommendations.parquet")
+        self.catalog, self.features_as_of, self.features_updated_at = catalog, as_of, updated
+        self.catalog_signature, self.catalog_error = signature, None
+        log.info("%s", catalog.describe())
+        return True
+
+    # -- model ---------------------------------------------------------------------------
+
+    def reload_model(self) -> bool:
+        """Load the model `current` points at if it moved; True if swapped."""
+        target = registry.current_dir(self.settings.models)
+        key = str(target) if target else None
+        if key == self.model_target:
+            return False
+        if target is None:
+            self.scorer, self.model_target = None, None
+            self.model_error = "no model has been promoted yet"
+            return True
+        try:
+            ranker = load_ranker(target)
+            scorer = Scorer.bind(ranker, self.inputs.layout)
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            self.model_error = f"{target.name}: {exc}"
+            self.model_target = key  # do not retry a broken version in a loop
+            log.error("cannot load model %s: %s", target, exc)
+            return False
+        self.scorer, self.model_target, self.model_error = scorer, key, None
+        log.info("serving model %s", ranker.version)
+        return True
+
+
+def create_state(settings: Settings, store: FeatureStore) -> ServingState:
+    """Build the state: feature layout from the service, online reader, catalog, model."""
+    inputs = ranker_inputs(store, settings.feature_service)
+    online = OnlineFeatures(
+        store, user_refs=inputs.user_refs, retry_seconds=settings.redis_retry_seconds
+    )
+    state = ServingState(settings=settings, store=store, inputs=inputs, online=online)
+    state.reload_catalog()
+    state.reload_model()
+    return state
+
+
+async def watch(state: ServingState) -> None:
+    """Poll for new models and new materializations until cancelled; swap them in."""
+    loop = asyncio.get_running_loop()
+    next_catalog = 0.0
+    while True:
+        await asyncio.sleep(state.settings.model_poll_seconds)
+        try:
+            await loop.run_in_executor(None, state.reload_model)
+            if time.monotonic() >= next_catalog:
+                next_catalog = time.monotonic() + state.settings.catalog_poll_seconds
+                await loop.run_in_executor(None, _refresh_and_reload, state)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a failed reload must never stop the watcher
+            log.exception("reload failed; keeping the current model and catalog")
+
+
+def _refresh_and_reload(state: ServingState) -> None:
+    if state.catalog_signature_now() != state.catalog_signature:
+        state.store.refresh_registry()
+        state.reload_catalog()
+
+
+def _materialized(store: FeatureStore) -> tuple[datetime | None, datetime | None]:
+    """End of the last materialization of the item and user views, and when it ran."""
+    ends, updated = [], []
+    for name in (ITEM_VIEW, USER_VIEW):
+        try:
+            view = store.get_feature_view(name)
+        except Exception:  # view not applied yet
+            continue
+        if view.materialization_intervals:
+            ends.append(max(end for _, end in view.materialization_intervals))
+        if view.last_updated_timestamp:
+            updated.append(view.last_updated_timestamp)
+    as_of = min(ends) if ends else None
+    return as_of, (min(updated) if updated and ends else None)
+
+
+def load_batch_fallback(path: Path) -> dict[str, BatchList]:
+    """Batch recommendations per user, held in memory for when Redis is unreachable."""
+    if not path.exists():
+        return {}
+    with duckdb.connect() as con:
+        rows = con.execute(
+            f"select user_id, item_ids, scores, model_version from read_parquet('{path}')"
+        ).fetchall()
+    return {str(u): (list(i or []), list(s or []), str(v)) for u, i, s, v in rows}
