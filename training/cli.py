@@ -10,6 +10,7 @@ import typer
 
 from training import redis_runtime
 from training.ingest.cli import app as ingest_app
+from training.jobs import register as register_jobs
 from training.pipeline.cli import register as register_pipeline
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ redis_app = typer.Typer(
 app.add_typer(redis_app, name="redis")
 app.add_typer(ingest_app, name="ingest")
 register_pipeline(app)
+register_jobs(app)
 
 
 @redis_app.command("up")
