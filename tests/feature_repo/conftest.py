@@ -1,0 +1,65 @@
+"""A registered feature repo per test module: hand-made exports, its own Redis db, one apply.
+
+`feast apply` and Feast's imports cost seconds, so each module applies once; tests that need
+a clean online store empty their Redis db themselves.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+import pytest
+import redis
+
+from tests.feature_repo.exports import write_exports
+from training.config import Paths, feast_connection_string
+from training.pipeline import feast_ops
+from training.redis_runtime import RedisServer
+
+# Databases of the session's Redis, one per module, away from db 0 that other suites use.
+_DATABASES = itertools.count(10)
+
+
+@dataclass(frozen=True)
+class FeastRepo:
+    """The environment a test module runs Feast in."""
+
+    data_dir: Path
+    redis_url: str
+    client: redis.Redis
+    apply_summary: str
+
+    def dump(self) -> dict[bytes, dict[bytes, bytes]]:
+        """Every key and hash field in this module's Redis db."""
+        keys = self.client.scan_iter(count=1000)
+        return {key: cast(dict[bytes, bytes], self.client.hgetall(key)) for key in keys}
+
+
+def own_database(server: RedisServer) -> str:
+    """URL of a database of the session's Redis that no other test module uses."""
+    return server.url.rsplit("/", 1)[0] + f"/{next(_DATABASES)}"
+
+
+@pytest.fixture(scope="module")
+def feast_repo(
+    redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FeastRepo]:
+    """Exports written, RECSYS_DATA_DIR and Redis env pointed at them, feature repo applied."""
+    data_dir = tmp_path_factory.mktemp("feast") / "data"
+    write_exports(Paths(data_dir).exports)
+    url = own_database(redis_server)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECSYS_DATA_DIR", str(data_dir))
+        patch.delenv("RECSYS_WAREHOUSE", raising=False)
+        patch.setenv("REDIS_URL", url)
+        patch.setenv("FEAST_REDIS_CONNECTION", feast_connection_string(url))
+        client = redis.Redis.from_url(url)
+        client.flushdb()
+        try:
+            yield FeastRepo(data_dir, url, client, feast_ops.apply())
+        finally:
+            client.close()
