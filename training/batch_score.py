@@ -157,15 +157,7 @@ def write_results(
     """Write the wide Parquet (Feast source) and the long warehouse table; return counts."""
     parquet_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = parquet_path.with_suffix(f".{os.getpid()}.tmp")
-    schema = pa.schema(
-        [
-            ("user_id", pa.string()),
-            ("event_timestamp", pa.timestamp("us", tz="UTC")),
-            ("item_ids", pa.list_(pa.string())),
-            ("scores", pa.list_(pa.float64())),
-            ("model_version", pa.string()),
-        ]
-    )
+    schema = BATCH_SCHEMA
     users = rows = 0
     with pq.ParquetWriter(tmp, schema) as writer:
         for ids, top_items, top_scores in chunks:
@@ -203,6 +195,24 @@ def write_results(
             [str(parquet_path)],
         )
     return users, rows
+
+
+BATCH_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("event_timestamp", pa.timestamp("us", tz="UTC")),
+        ("item_ids", pa.list_(pa.string())),
+        ("scores", pa.list_(pa.float64())),
+        ("model_version", pa.string()),
+    ]
+)
+
+
+def ensure_batch_source(path: Path) -> None:
+    """Write an empty, typed batch_recommendations file if none exists yet."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(BATCH_SCHEMA.empty_table(), path)
 
 
 def scored_now() -> datetime:

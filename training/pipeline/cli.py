@@ -36,8 +36,13 @@ def build(
 
 def apply() -> None:
     """Run `feast apply` on feature_repo/ (entities, sources, views, services)."""
+    from training.batch_score import ensure_batch_source
+    from training.config import paths
     from training.pipeline import feast_ops
 
+    # Feast's own materialize reads every view's source: give batch recommendations an empty,
+    # typed file until the first `recsys batch-score` writes the real one.
+    ensure_batch_source(paths().export("batch_recommendations"))
     print(feast_ops.apply())
 
 
@@ -58,13 +63,17 @@ def materialize(
     """Load the latest feature rows into Redis in Feast's online format."""
     from training.pipeline import materialize as mat
 
-    summary = mat.materialize(
-        start=_parse_time(start, option="--start"),
-        end=_parse_time(end, option="--end"),
-        incremental=incremental,
-        views=views or None,
-        engine=engine,
-    )
+    try:
+        summary = mat.materialize(
+            start=_parse_time(start, option="--start"),
+            end=_parse_time(end, option="--end"),
+            incremental=incremental,
+            views=views or None,
+            engine=engine,
+        )
+    except ValueError as exc:
+        print(f"materialize: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from exc
     print(mat.format_summary(summary))
 
 
