@@ -176,11 +176,16 @@ def _materialized(store: FeatureStore) -> tuple[datetime | None, datetime | None
         except Exception:  # view not applied yet
             continue
         if view.materialization_intervals:
-            ends.append(max(end for _, end in view.materialization_intervals))
+            ends.append(_aware(max(end for _, end in view.materialization_intervals)))
         if view.last_updated_timestamp:
-            updated.append(view.last_updated_timestamp)
+            updated.append(_aware(view.last_updated_timestamp))
     as_of = min(ends) if ends else None
     return as_of, (min(updated) if updated and ends else None)
+
+
+def _aware(value: datetime) -> datetime:
+    """Feast's registry hands back naive UTC datetimes in places; make them explicit."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def load_batch_fallback(path: Path) -> dict[str, BatchList]:

@@ -91,7 +91,7 @@ def load_session_log(exports: Path, window: Window, catalog: Catalog) -> Session
     """
     with duckdb.connect() as con:
         con.execute("set threads to 2")
-        table = con.execute(sql, [window.starts_at, window.ends_at]).fetch_arrow_table()
+        table = con.execute(sql, [window.starts_at, window.ends_at]).to_arrow_table()
     session_col = table.column("session_id").to_numpy(zero_copy_only=False)
     n = len(session_col)
     if n == 0:

@@ -120,4 +120,4 @@ def load_catalog(
 
 
 def _arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pa.Table:
-    return con.execute(sql, params or []).fetch_arrow_table()
+    return con.execute(sql, params or []).to_arrow_table()
