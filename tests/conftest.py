@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.world import World, build_world
 from training.redis_runtime import RedisServer, export_redis_env, start_redis
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -49,3 +50,12 @@ def movielens_dir() -> Path:
             f"MovieLens data not found at {MOVIELENS_DIR}; CI puts ../shared beside the repo"
         )
     return MOVIELENS_DIR
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> World:
+    """Generated events built into features, a trained model and batch recommendations.
+
+    Lives in Redis database 1 of the session's own server; other tests use other databases.
+    """
+    return build_world(tmp_path_factory.mktemp("world"), redis_server.url.rsplit("/", 1)[0] + "/1")

@@ -1,0 +1,167 @@
+"""Training end to end on the session's small generated world (real DuckDB, dbt, Feast, Redis)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from tests.world import SMALL_TRAIN, World, environment, train_model
+from training import registry
+from training.core.candidates import UserContext
+from training.core.loading import load_catalog
+from training.core.ranker import load_ranker
+from training.core.recommend import Scorer, recommend
+from training.core.session import SessionArrays
+from training.features import ranker_inputs
+from training.params import FEATURE_SERVICE
+from training.pipeline.feast_ops import feature_store
+
+
+def _copy(world: World, tmp_path: Path) -> dict[str, str]:
+    """A private copy of the world's data dir (registry and exports), without its models."""
+    target = tmp_path / "data"
+    shutil.copytree(world.data_dir, target, ignore=shutil.ignore_patterns("models", "run"))
+    return {**world.env, "RECSYS_DATA_DIR": str(target)}
+
+
+def test_ranker_beats_every_baseline_on_the_test_window(world: World) -> None:
+    metrics = json.loads((world.models / world.model_version / "metrics.json").read_text())
+    overall = {row["method"]: row for row in metrics["overall"]}
+    assert set(overall) == {"ranker", "popularity", "covisitation", "sknn"}
+    for metric in ("NDCG@10", "MRR@20"):
+        best = max(overall[m][metric] for m in overall if m != "ranker")
+        assert overall["ranker"][metric] > best, (metric, overall)
+    recall = metrics["candidate_recall"]
+    assert recall["recall@50"] <= recall["recall@100"] <= recall["recall@300"] <= 1
+
+
+def test_a_version_records_what_it_was_built_from(world: World) -> None:
+    folder = world.models / world.model_version
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["feature_service"] == FEATURE_SERVICE
+    assert set(meta["data_windows"]) == {"train", "valid", "test"}
+    assert meta["data_fingerprint"].split(":")[0].isdigit()
+    assert meta["git_revision"]
+    assert meta["params"]["objective"] == "lambdarank"
+    assert meta["features"] and all(isinstance(f, str) for f in meta["features"])
+    report = (folder / "report.html").read_text()
+    assert report.count("<img") >= 4 and "sknn" in report
+    assert registry.current_version(world.models) == world.model_version
+
+
+def test_same_seed_gives_the_same_model(world: World, tmp_path: Path) -> None:
+    tiny = replace(
+        SMALL_TRAIN, max_train_queries=1_000, max_valid_queries=500, max_test_queries=300
+    )
+    with environment(_copy(world, tmp_path)):
+        first = train_model(tiny)
+        second = train_model(tiny)
+        models = Path(tmp_path / "data" / "models")
+    text = [(models / v / "model.txt").read_text() for v in (first, second)]
+    assert first != second  # two registered versions...
+    assert text[0] == text[1]  # ...with bit-identical trees
+
+
+def test_promotion_gate_refuses_a_worse_model(world: World, tmp_path: Path) -> None:
+    with environment(_copy(world, tmp_path)):
+        models = Path(tmp_path / "data" / "models")
+        good = train_model(SMALL_TRAIN)
+        assert registry.current_version(models) == good
+        crippled = replace(
+            SMALL_TRAIN,
+            num_boost_round=1,
+            params={**SMALL_TRAIN.params, "num_leaves": 2, "learning_rate": 0.01},
+        )
+        bad = train_model(crippled)
+    meta = json.loads((models / bad / "metadata.json").read_text())
+    assert not meta["promotion"]["promoted"]
+    assert "not promoted" in meta["promotion"]["reason"] and good in meta["promotion"]["reason"]
+    assert registry.current_version(models) == good  # current did not move
+    assert bad in registry.versions(models)  # the refused version is still registered
+
+
+def test_batch_recommendations_shape_and_counts(world: World) -> None:
+    warehouse = world.data_dir / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        users, rows, bad_ranks, versions = con.execute(
+            "select count(distinct user_id), count(*), "
+            "count(*) filter (where rank < 1 or rank > 20), count(distinct model_version) "
+            "from batch_recommendations"
+        ).fetchone()
+        gaps = con.execute(
+            "select count(*) from (select user_id, max(rank) m, count(*) c "
+            "from batch_recommendations group by user_id) where m != c"
+        ).fetchone()[0]
+        dupes = con.execute(
+            "select count(*) from (select user_id, item_id from batch_recommendations "
+            "group by all having count(*) > 1)"
+        ).fetchone()[0]
+        active = con.execute(
+            "select count(distinct user_id) from fct_events "
+            "where event_timestamp >= (select max(event_timestamp) from fct_events) "
+            "- interval 30 days"
+        ).fetchone()[0]
+    assert users == active > 0
+    assert rows == users * 20
+    assert (bad_ranks, gaps, dupes, versions) == (0, 0, 0, 1)
+    # the same lists reached Redis through Feast
+    with environment(world.env):
+        store = feature_store()
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            user, expected = con.execute(
+                "select user_id, list(item_id order by rank) from batch_recommendations "
+                "group by user_id order by user_id limit 1"
+            ).fetchone()
+        online = store.get_online_features(
+            features=["user_batch_recommendations:item_ids"], entity_rows=[{"user_id": user}]
+        ).to_dict()
+    assert online["item_ids"][0] == expected
+
+
+@pytest.fixture(scope="module")
+def scorer_and_catalog(world: World):  # type: ignore[no-untyped-def]
+    with environment(world.env):
+        inputs = ranker_inputs(feature_store(connect_redis=False), FEATURE_SERVICE)
+        catalog = load_catalog(
+            world.exports, snapshot="serving", item_feature_names=list(inputs.layout.item_features)
+        )
+    scorer = Scorer.bind(load_ranker(world.models / world.model_version), inputs.layout)
+    return scorer, catalog
+
+
+def _category_share(scorer: Scorer, catalog, category: str, probe: str) -> float:  # type: ignore[no-untyped-def]
+    """Share of `category` in the top 10 after a session of five popular `probe` items."""
+    code = catalog.category_code(probe)
+    items = catalog.category_popular[code][:5]
+    session = SessionArrays(
+        items.astype(np.int32),
+        np.zeros(5, np.int8),
+        catalog.as_of.timestamp() - 300 + 60.0 * np.arange(5),
+    )
+    ranked = recommend(
+        scorer,
+        catalog,
+        session=session,
+        user=UserContext.unknown(len(scorer.layout.user_features)),
+        user_avg_price=float("nan"),
+        now_s=float(session.times_s[-1]),
+        k=10,
+    )
+    target = catalog.category_code(category)
+    return float(np.mean(catalog.category_codes[ranked.items] == target))
+
+
+def test_a_session_in_one_category_ranks_that_category_higher(scorer_and_catalog) -> None:  # type: ignore[no-untyped-def]
+    scorer, catalog = scorer_and_catalog
+    popular_categories = [catalog.category_of(int(i)) for i in catalog.popular[:50]]
+    first, second = [c for c in dict.fromkeys(popular_categories) if c][:2]
+    assert _category_share(scorer, catalog, first, probe=first) >= 0.6
+    assert _category_share(scorer, catalog, first, probe=first) > (
+        _category_share(scorer, catalog, first, probe=second) + 0.3
+    )
