@@ -1,12 +1,25 @@
 """Prometheus metrics: latency per route and stage, fallbacks, events, freshness, model version.
 
-With several uvicorn workers, set PROMETHEUS_MULTIPROC_DIR (the `recsys serve` command does)
-so /metrics aggregates every worker instead of reporting whichever one answered.
+Metrics always run in prometheus_client's multiprocess mode. Two reasons: with several uvicorn
+workers /metrics must add up every worker (`recsys serve` points them all at one folder), and
+importing Feast flips prometheus_client into that mode anyway (feast.metrics sets
+PROMETHEUS_MULTIPROC_DIR to a temp folder on import), which would hide metrics created before
+it. So the folder is chosen here, before prometheus_client is imported.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
+
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    _folder = tempfile.mkdtemp(prefix="recsys_metrics_")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _folder
+    atexit.register(shutil.rmtree, _folder, ignore_errors=True)
+# prometheus_client's value store reads the older spelling; Feast checks both.
+os.environ.setdefault("PROMETHEUS_MULTIPROCESS_DIR", os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -65,9 +78,15 @@ MODEL_INFO = Gauge(
 
 
 def render() -> tuple[bytes, str]:
-    """The exposition text for /metrics and its content type."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+    """The exposition text for /metrics (all workers) and its content type."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def model_changed(old: str | None, new: str | None) -> None:
+    """Move the model-info gauge from the old version to the new one."""
+    if old:
+        MODEL_INFO.labels(version=old).set(0)
+    if new:
+        MODEL_INFO.labels(version=new).set(1)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from serving.metrics import model_changed
 from serving.online import OnlineFeatures
 from serving.settings import Settings
 from training import registry
@@ -127,6 +128,7 @@ class ServingState:
             self.model_target = key  # do not retry a broken version in a loop
             log.error("cannot load model %s: %s", target, exc)
             return False
+        model_changed(self.model_version, ranker.version)
         self.scorer, self.model_target, self.model_error = scorer, key, None
         log.info("serving model %s", ranker.version)
         return True

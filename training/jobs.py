@@ -134,6 +134,7 @@ def serve(
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        os.environ["PROMETHEUS_MULTIPROCESS_DIR"] = str(metrics_dir)
     print(f"Serving on http://{host}:{port}  (API docs at /docs)")
     uvicorn.run(
         "serving.main:create_app",

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from serving.deps import State
-from serving.metrics import FEATURE_AGE, MODEL_INFO, render
+from serving.metrics import FEATURE_AGE, render
 
 router = APIRouter(tags=["operations"])
 
@@ -80,8 +80,5 @@ async def metrics(state: State) -> Response:
     age = state.feature_age_seconds()
     if age is not None:
         FEATURE_AGE.set(age)
-    if state.model_version:
-        MODEL_INFO.clear()
-        MODEL_INFO.labels(version=state.model_version).set(1)
     payload, content_type = render()
     return Response(payload, media_type=content_type)

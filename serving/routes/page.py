@@ -1,4 +1,4 @@
-"""The try-it page at / and the two small lookups it uses (sample users, item details)."""
+"""The try-it page at / (with its script and style sheet) and two small lookups it offers."""
 
 from __future__ import annotations
 
@@ -28,10 +28,30 @@ class ItemDetails(BaseModel):
     popularity: float
 
 
+# The page's own files, by name: a fixed list rather than a mounted folder, so nothing else
+# under serving/ can be reached by a crafted path.
+ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
+# Revalidate on every load (ETag/Last-Modified make that a cheap 304): an edited page shows
+# at once, and a server upgrade never leaves an old app.js talking to a new API.
+NO_CACHE = {"Cache-Control": "no-cache"}
+
+
 @router.get("/", include_in_schema=False)
 async def index() -> FileResponse:
     """Serve the try-it page."""
-    return FileResponse(STATIC / "index.html", media_type="text/html")
+    return FileResponse(STATIC / "index.html", media_type="text/html", headers=NO_CACHE)
+
+
+@router.get("/static/{name}", include_in_schema=False)
+async def asset(name: str) -> FileResponse:
+    """Serve one of the page's scripts or style sheets."""
+    media_type = ASSETS.get(name)
+    if media_type is None:
+        raise HTTPException(
+            status_code=404,
+            detail=f"no static file {name!r}; the page has {', '.join(sorted(ASSETS))}",
+        )
+    return FileResponse(STATIC / name, media_type=media_type, headers=NO_CACHE)
 
 
 @router.get("/users/sample", response_model=list[UserSample])
