@@ -18,7 +18,7 @@ def _session() -> str:
     return f"t-{uuid.uuid4().hex[:12]}"
 
 
-def _recs(client: httpx.Client, user: str, **params: object) -> dict:
+def _recs(client: httpx.Client, user: str, **params: str | int | bool) -> dict:
     response = client.get(f"/recommendations/{user}", params=params)
     assert response.status_code == 200, response.text
     return response.json()
