@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import redis
 
 from training.core.session import SessionState
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+USER_VIEW = "user_features"
 SESSION_VIEW = "session_state"
 BATCH_VIEW = "user_batch_recommendations"
 SESSION_PUSH_SOURCE = "session_events_push"
@@ -72,16 +74,48 @@ class OnlineRow:
 
 
 class OnlineFeatures:
-    """Reads and writes of per-request state through a Feast FeatureStore."""
+    """Reads (direct, pipelined) and writes (Feast push) of per-request state."""
 
-    def __init__(self, store: FeatureStore, *, user_refs: list[str], retry_seconds: float) -> None:
+    def __init__(
+        self,
+        store: FeatureStore,
+        *,
+        redis_url: str,
+        timeout_s: float,
+        user_features: list[str],
+        retry_seconds: float,
+    ) -> None:
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        from serving.online_read import EntityReader, ViewFields
+
         self._store = store
-        self._user_refs = user_refs
-        self._refs = [
-            *user_refs,
-            *(f"{SESSION_VIEW}:{f}" for f in SESSION_FIELDS),
-            *(f"{BATCH_VIEW}:{f}" for f in BATCH_FIELDS),
-        ]
+        project = store.project
+        version = store.config.entity_key_serialization_version
+        self._users = EntityReader(
+            project=project,
+            join_key="user_id",
+            serialization_version=version,
+            views=[
+                ViewFields.of(USER_VIEW, user_features),
+                ViewFields.of(BATCH_VIEW, BATCH_FIELDS),
+            ],
+        )
+        self._sessions = EntityReader(
+            project=project,
+            join_key="session_id",
+            serialization_version=version,
+            views=[ViewFields.of(SESSION_VIEW, SESSION_FIELDS)],
+        )
+        # The breaker, not redis-py, decides when to try again: no retries, short timeouts.
+        # typed Any: redis-py's hints say str keys, but Feast's keys are bytes (which it accepts)
+        self._redis: Any = redis.Redis.from_url(
+            redis_url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
+        )
         self.breaker = Breaker(retry_seconds)
 
     def read(self, *, user_id: str, session_key: str) -> OnlineRow:
@@ -90,17 +124,20 @@ class OnlineFeatures:
         Raises:
             OnlineStoreUnavailableError: Redis failed now or recently.
         """
-        values = self._call(
-            lambda: self._store.get_online_features(
-                features=self._refs,
-                entity_rows=[{"user_id": user_id, "session_id": session_key}],
-                full_feature_names=True,
-            ).to_dict()
-        )
-        user = {ref.split(":", 1)[1]: values[ref.replace(":", "__")][0] for ref in self._user_refs}
-        user_row = None if all(v is None for v in user.values()) else user
+
+        def fetch() -> list[Any]:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hmget(self._users.key(user_id), self._users.fields)
+            pipe.hmget(self._sessions.key(session_key), self._sessions.fields)
+            return pipe.execute()
+
+        user_raw, session_raw = self._call(fetch)
+        user = self._users.decode(user_raw)
+        session = self._sessions.decode(session_raw)[SESSION_VIEW]
         return OnlineRow(
-            user=user_row, session=_session(values, session_key, user_id), batch=_batch(values)
+            user=user[USER_VIEW],
+            session=_session(session, session_key, user_id),
+            batch=_batch(user[BATCH_VIEW]),
         )
 
     def read_session(self, *, user_id: str, session_key: str) -> SessionState | None:
@@ -109,14 +146,10 @@ class OnlineFeatures:
         Raises:
             OnlineStoreUnavailableError: Redis failed now or recently.
         """
-        values = self._call(
-            lambda: self._store.get_online_features(
-                features=[f"{SESSION_VIEW}:{f}" for f in SESSION_FIELDS],
-                entity_rows=[{"session_id": session_key}],
-                full_feature_names=True,
-            ).to_dict()
+        raw = self._call(
+            lambda: self._redis.hmget(self._sessions.key(session_key), self._sessions.fields)
         )
-        return _session(values, session_key, user_id)
+        return _session(self._sessions.decode(raw)[SESSION_VIEW], session_key, user_id)
 
     def push_session(self, state: SessionState) -> None:
         """Write a session's new state to the online store through the Feast push source.
@@ -142,9 +175,8 @@ class OnlineFeatures:
     def ping(self) -> bool:
         """True when Redis answers now (used by /ready; bypasses the breaker)."""
         try:
-            client = self._redis_client()
-            return bool(client.ping())
-        except Exception:  # any failure means "not reachable" for readiness
+            return bool(self._redis.ping())
+        except (redis.RedisError, OSError):
             return False
 
     def _call(self, fn: Any) -> Any:
@@ -177,24 +209,23 @@ class OnlineFeatures:
         client.set_retry(Retry(NoBackoff(), 0))
 
 
-def _session(values: dict[str, list[Any]], session_key: str, user_id: str) -> SessionState | None:
-    items = values.get(f"{SESSION_VIEW}__item_ids", [None])[0]
-    if not items:
+def _session(values: dict[str, Any] | None, session_key: str, user_id: str) -> SessionState | None:
+    items = values.get("item_ids") if values else None
+    if not items or values is None:
         return None
     return SessionState(
         session_id=session_key,
         user_id=user_id,
         item_ids=list(items),
-        event_types=list(values[f"{SESSION_VIEW}__event_types"][0] or ["view"] * len(items)),
-        event_times_ms=[int(t) for t in values[f"{SESSION_VIEW}__event_times_ms"][0] or []],
-        event_count=int(values[f"{SESSION_VIEW}__event_count"][0] or len(items)),
+        event_types=list(values.get("event_types") or ["view"] * len(items)),
+        event_times_ms=[int(t) for t in values.get("event_times_ms") or []],
+        event_count=int(values.get("event_count") or len(items)),
     )
 
 
-def _batch(values: dict[str, list[Any]]) -> tuple[list[str], list[float], str] | None:
-    items = values.get(f"{BATCH_VIEW}__item_ids", [None])[0]
-    if not items:
+def _batch(values: dict[str, Any] | None) -> tuple[list[str], list[float], str] | None:
+    items = values.get("item_ids") if values else None
+    if not items or values is None:
         return None
-    scores = values.get(f"{BATCH_VIEW}__scores", [None])[0] or [0.0] * len(items)
-    version = values.get(f"{BATCH_VIEW}__model_version", [None])[0] or "unknown"
-    return list(items), [float(s) for s in scores], str(version)
+    scores = values.get("scores") or [0.0] * len(items)
+    return list(items), [float(s) for s in scores], str(values.get("model_version") or "unknown")

@@ -138,7 +138,11 @@ def create_state(settings: Settings, store: FeatureStore) -> ServingState:
     """Build the state: feature layout from the service, online reader, catalog, model."""
     inputs = ranker_inputs(store, settings.feature_service)
     online = OnlineFeatures(
-        store, user_refs=inputs.user_refs, retry_seconds=settings.redis_retry_seconds
+        store,
+        redis_url=settings.redis_url,
+        timeout_s=settings.redis_timeout_ms / 1000,
+        user_features=[ref.split(":", 1)[1] for ref in inputs.user_refs],
+        retry_seconds=settings.redis_retry_seconds,
     )
     state = ServingState(settings=settings, store=store, inputs=inputs, online=online)
     state.reload_catalog()
