@@ -1,0 +1,64 @@
+{#- Time helpers. All days are UTC days, whatever the session's time zone. -#}
+
+{% macro day_number(ts) -%}
+  {#-
+    Days since 1970-01-01 (UTC) as an integer: the UTC day of an event, and the ORDER BY of
+    RANGE window frames. Integer arithmetic on the microseconds is exact and about ten times
+    cheaper than converting through AT TIME ZONE; fdiv rounds down for dates before 1970.
+  -#}
+  cast(fdiv(epoch_us({{ ts }}), 86400000000) as bigint)
+{%- endmacro %}
+
+
+{% macro day_date(day_number) -%}
+  (date '1970-01-01' + cast({{ day_number }} as integer))
+{%- endmacro %}
+
+
+{% macro utc_date(ts) -%}
+  {{ day_date(day_number(ts)) }}
+{%- endmacro %}
+
+
+{% macro date_start(day) -%}
+  {#- Midnight UTC of a DATE, as timestamptz. -#}
+  (cast({{ day }} as timestamp) at time zone 'UTC')
+{%- endmacro %}
+
+
+{% macro epoch_seconds(ts) -%}
+  {#- Float epoch seconds with microsecond precision. -#}
+  (epoch_us({{ ts }}) / 1e6)
+{%- endmacro %}
+
+
+{% macro build_time() -%}
+  {#- "Now" for validation: var build_time when set (deterministic tests), else the clock. -#}
+  {%- if var('build_time') is none -%}
+    current_timestamp
+  {%- else -%}
+    cast('{{ var("build_time") }}' as timestamptz)
+  {%- endif -%}
+{%- endmacro %}
+
+
+{% macro event_weight(event_type) -%}
+  {#- Co-visitation weight of an event: a purchase says more about an item than a view. -#}
+  (case {{ event_type }} when 'purchase' then 3.0 when 'add_to_cart' then 2.0 else 1.0 end)
+{%- endmacro %}
+
+
+{% macro half_life_decay(age_seconds, half_life_days) -%}
+  pow(0.5, ({{ age_seconds }}) / ({{ half_life_days }} * 86400.0))
+{%- endmacro %}
+
+
+{% macro snapshot_names() -%}
+  {#- The feature snapshots, in time order (feature_snapshots has one row per name). -#}
+  {{ return(['train', 'valid', 'test', 'serving']) }}
+{%- endmacro %}
+
+
+{% macro event_types() -%}
+  {{ return(['view', 'add_to_cart', 'purchase']) }}
+{%- endmacro %}

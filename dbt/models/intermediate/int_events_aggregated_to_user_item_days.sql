@@ -1,0 +1,39 @@
+{#-
+  One row per user per item per UTC day with events. Feeds recent items (last touch per day),
+  distinct_items_total and users_total (is_first_day marks the pair's first day).
+-#}
+
+with fct_events as (
+
+    select user_id, item_id, event_timestamp from {{ ref('fct_events') }}
+
+),
+
+aggregated as (
+
+    select
+        user_id,
+        item_id,
+        {{ day_number('event_timestamp') }} as day_number,
+        count(*) as events,
+        max(event_timestamp) as last_event_at
+    from fct_events
+    group by all
+
+),
+
+final as (
+
+    select
+        user_id,
+        item_id,
+        {{ day_date('day_number') }} as feature_date,
+        day_number,
+        events,
+        last_event_at,
+        day_number = min(day_number) over (partition by user_id, item_id) as is_first_day
+    from aggregated
+
+)
+
+select * from final

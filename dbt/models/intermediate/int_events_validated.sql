@@ -1,0 +1,139 @@
+{#-
+  Every landing row (events files and served JSON lines) with its cleaned values and, when it
+  is rejected, the reason. The first matching reason wins, in the order of docs/contracts.md;
+  among valid rows a repeated event_id keeps the earliest copy and the others become
+  duplicates. The landing values as found are kept only on rejected rows, so the clean 99.9%
+  stay narrow.
+-#}
+{%- set known_types = event_types() -%}
+
+with stg_landing__events as (
+
+    select * from {{ ref('stg_landing__events') }}
+
+),
+
+stg_landing__served_events as (
+
+    select * exclude (received_at) from {{ ref('stg_landing__served_events') }}
+
+),
+
+landing_rows as (
+
+    select * from stg_landing__events
+    union all by name
+    select * from stg_landing__served_events
+
+),
+
+trimmed as (
+
+    select
+        *,
+        coalesce(
+            nullif(trim(event_id), ''),
+            md5(source_file || ':' || source_row)
+        ) as resolved_event_id,
+        nullif(trim(user_id), '') as clean_user_id,
+        nullif(trim(session_id), '') as clean_session_id,
+        nullif(trim(item_id), '') as clean_item_id,
+        nullif(trim(event_type), '') as clean_event_type
+    from landing_rows
+
+),
+
+checked as (
+
+    select
+        *,
+        case
+            when clean_user_id is null then 'missing user_id'
+            when clean_item_id is null then 'missing item_id'
+            when clean_event_type is null then 'missing event_type'
+            when clean_event_type not in ('{{ known_types | join("', '") }}')
+                then 'unknown event_type ''' || event_type || ''''
+            when event_timestamp is null
+                then 'unparseable event_timestamp ''' || coalesce(event_timestamp_raw, '') || ''''
+            when event_timestamp > {{ build_time() }}
+                + to_minutes(cast({{ var('max_future_skew_minutes') }} as bigint))
+                then 'future event_timestamp '
+                    || strftime(event_timestamp at time zone 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ')
+        end as invalid_reason
+    from trimmed
+
+),
+
+repeated_event_ids as (
+
+    -- Repeats are rare: find them with one aggregation, then rank only those rows.
+    select resolved_event_id
+    from checked
+    where invalid_reason is null
+    group by resolved_event_id
+    having count(*) > 1
+
+),
+
+repeated_ranked as (
+
+    select
+        landing_file,
+        landing_row,
+        row_number() over (
+            partition by resolved_event_id
+            order by event_timestamp, source_file, source_row, landing_file, landing_row
+        ) as copy_number
+    from checked
+    where invalid_reason is null
+        and resolved_event_id in (select resolved_event_id from repeated_event_ids)
+
+),
+
+flagged as (
+
+    select
+        checked.*,
+        coalesce(
+            checked.invalid_reason,
+            case
+                when repeated_ranked.copy_number > 1
+                    then 'duplicate event_id ''' || checked.resolved_event_id || ''''
+            end
+        ) as quarantine_reason,
+        coalesce(repeated_ranked.copy_number > 1, false) as is_duplicate
+    from checked
+    left join repeated_ranked
+        on checked.landing_file = repeated_ranked.landing_file
+        and checked.landing_row = repeated_ranked.landing_row
+
+),
+
+final as (
+
+    select
+        landing_file,
+        landing_row,
+        source_file,
+        source_row,
+        resolved_event_id as event_id,
+        clean_user_id as user_id,
+        clean_session_id as session_id,
+        clean_item_id as item_id,
+        clean_event_type as event_type,
+        event_timestamp,
+        quarantine_reason,
+        is_duplicate,
+        -- The landing values as found, for events_quarantine (NULL on clean rows).
+        case when quarantine_reason is not null then event_id end as landing_event_id,
+        case when quarantine_reason is not null then user_id end as landing_user_id,
+        case when quarantine_reason is not null then session_id end as landing_session_id,
+        case when quarantine_reason is not null then item_id end as landing_item_id,
+        case when quarantine_reason is not null then event_type end as landing_event_type,
+        case when quarantine_reason is not null then event_timestamp_raw end
+            as event_timestamp_raw
+    from flagged
+
+)
+
+select * from final

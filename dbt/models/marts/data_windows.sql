@@ -1,0 +1,51 @@
+{{ config(materialized='parquet_export') }}
+{#-
+  Time windows for training and evaluation, from quantiles of clean event time:
+  history = the first (1 - train - valid - test) of events, then train, valid, test.
+  Half-open [starts_at, ends_at); test ends 1 microsecond after the last event.
+-#}
+{%- set train = var('train_fraction') | float -%}
+{%- set valid = var('valid_fraction') | float -%}
+{%- set test = var('test_fraction') | float -%}
+{%- set history = (1.0 - train - valid - test) | round(12) -%}
+{%- if history < 0 or train < 0 or valid < 0 or test < 0 -%}
+  {{ exceptions.raise_compiler_error(
+      "vars train_fraction/valid_fraction/test_fraction: expected non-negative shares summing "
+      ~ "to at most 1, found " ~ train ~ "/" ~ valid ~ "/" ~ test
+      ~ "; pass e.g. --vars '{train_fraction: 0.3, valid_fraction: 0.1, test_fraction: 0.1}'"
+  ) }}
+{%- endif -%}
+
+with fct_events as (
+
+    select event_timestamp from {{ ref('fct_events') }}
+
+),
+
+bounds as (
+
+    select
+        min(event_timestamp) as first_event_at,
+        quantile_disc(
+            event_timestamp,
+            [{{ history }}, {{ (history + train) | round(12) }}, {{ (history + train + valid) | round(12) }}]
+        ) as cut_points,
+        max(event_timestamp) + interval 1 microsecond as after_last_event_at
+    from fct_events
+
+),
+
+final as (
+
+    select 'history' as window_name, first_event_at as starts_at, cut_points[1] as ends_at
+    from bounds
+    union all
+    select 'train', cut_points[1], cut_points[2] from bounds
+    union all
+    select 'valid', cut_points[2], cut_points[3] from bounds
+    union all
+    select 'test', cut_points[3], after_last_event_at from bounds
+
+)
+
+select * from final

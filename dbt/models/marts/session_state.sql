@@ -1,0 +1,54 @@
+{{ config(materialized='parquet_export') }}
+{#-
+  The state the server keeps per session (and pushes to Feast after each event): the last
+  50 events, oldest first. 50 is part of the push contract, not a tuning knob.
+-#}
+{%- set kept_events = 50 -%}
+
+with fct_events as (
+
+    select session_id, session_position, item_id, event_type, event_timestamp
+    from {{ ref('fct_events') }}
+
+),
+
+fct_sessions as (
+
+    select session_id, user_id, ended_at, event_count from {{ ref('fct_sessions') }}
+
+),
+
+listed as (
+
+    -- list() + list_sort() on a struct led by the position, then keep the tail: ordered
+    -- aggregates, or a join to find each session's last positions, are slower here.
+    select
+        session_id,
+        list_sort(list({
+            'position': session_position,
+            'item_id': item_id,
+            'event_type': event_type,
+            'event_time_ms': epoch_ms(event_timestamp)
+        }))[-{{ kept_events }}:] as recent
+    from fct_events
+    group by session_id
+
+),
+
+final as (
+
+    select
+        fct_sessions.session_id,
+        fct_sessions.user_id,
+        fct_sessions.ended_at as event_timestamp,
+        list_transform(listed.recent, lambda e: e.item_id) as item_ids,
+        list_transform(listed.recent, lambda e: e.event_type) as event_types,
+        list_transform(listed.recent, lambda e: e.event_time_ms) as event_times_ms,
+        fct_sessions.event_count
+    from fct_sessions
+    inner join listed
+        on fct_sessions.session_id = listed.session_id
+
+)
+
+select * from final
