@@ -6,7 +6,7 @@
    generate -> features -> train -> batch-score). `--world DIR` builds it there once and
    reuses it on later runs, only re-materializing into the new Redis.
 2. Our server (`recsys serve --workers 2`), then a few thousand live sessions (POST /events,
-   1-5 views of popular items each) so every recommendation ranks 300 candidates with real
+   1-5 views of popular items each) so recommendations rank up to 300 candidates with real
    session state.
 3. wrk (serving/bench_scripts/replay.lua) on GET /recommendations/{user}?k=20&session_id=...:
    1 connection, then a sweep of connection counts; then POST /events at 1 connection.
@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from serving.bench_load import (
+    DEGRADED_MARKER,
     BenchError,
     LoadResult,
     ServerProcess,
@@ -56,7 +57,6 @@ from training.redis_runtime import RedisServer, free_port, start_redis
 
 WORLD = {"events": 300_000, "seed": 5, "max_train_queries": 20_000, "max_test_queries": 5_000}
 WORLD_MARKER = "bench-world.json"
-DEGRADED = '"degraded":true'  # counted in our response bodies by replay.lua
 P99_BUDGET_MS = 50.0  # the saturation point is the best requests/s within this p99
 PEER_BODIES = 500  # distinct peer requests (users x their candidates) replayed by wrk
 
@@ -103,8 +103,10 @@ def main() -> None:
         print(f"bench-serve failed: {exc}", file=sys.stderr)
         raise SystemExit(1) from exc
     rows = table_rows(results)
-    for row in rows:
-        print("  ".join(f"{k}={v}" for k, v in row.items() if v not in (None, "")))
+    widths = {c: max(len(c), *(len(_text(r.get(c))) for r in rows)) for c in COLUMNS}
+    header: dict[str, Any] = {c: c for c in COLUMNS}
+    for row in [header, *rows]:
+        print("  ".join(_text(row.get(c)).ljust(widths[c]) for c in COLUMNS).rstrip())
     for line in verdicts(results):
         print(line)
     if options.record:
@@ -121,6 +123,10 @@ def main() -> None:
         print("recorded section 'serve' in BENCHMARKS.md and benchmarks.json")
 
 
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
 def run(options: Options) -> dict[str, Any]:
     """Run steps 1-5 of the module docstring; stop what was started whatever happens."""
     wrk_binary()  # fail before the slow world build if the load generator is missing
@@ -131,23 +137,59 @@ def run(options: Options) -> dict[str, Any]:
         try:
             env = _env(redis, options.world or root / "world")
             _prepare_world(options.world is not None, env, root / "cli.log")
-            return _measure(options, env, root, servers)
+            data_dir = Path(env["RECSYS_DATA_DIR"])
+            traffic = plan_traffic(
+                data_dir / "exports", sessions=options.sessions, seed=WORLD["seed"]
+            )
+            results = _run_ours(options, env, root, traffic, servers, redis)
+            print(f"timing {options.profile_requests:,} requests stage by stage in this process")
+            measured = profile(
+                data_dir=data_dir,
+                redis_url=redis.url,
+                traffic=traffic,
+                requests=options.profile_requests,
+            )
+            results["stages"] = measured.stages
+            peer = peer_requests(measured.candidates, refs=measured.refs, fill=measured.fill)
+            results["peer_request"] = peer.describe
+            write_requests(root / "peer.tsv", peer.requests)
+            port = free_port()
+            # our uvicorn workers never restart; Feast's default recycles each one every ~1000
+            # requests (a 5-7 s re-import of Feast mid-run): switch that off, like for like
+            flags = ["--workers", "2", "--no-access-log", "--max-requests", "0"]
+            feast_cli = str(Path(sys.executable).with_name("feast"))
+            command = [feast_cli, "serve", "-h", "127.0.0.1", "-p", str(port), *flags]
+            feast = start_server(
+                "feast serve",
+                command,
+                port=port,
+                env=env,
+                cwd=feature_repo_dir(),
+                log=root / "feast.log",
+            )
+            servers.append(feast)
+            feast.wait_ready("/health")
+            results["peer_check"] = peer.check(feast.url)
+            print(f"feast serve is ready at {feast.url}; {results['peer_check']}")
+            results["peer"] = _load_runs("peer", feast, root / "peer.tsv", options, redis)
+            return results
         finally:
             for server in servers:
                 server.stop()
             redis.stop()
 
 
-def _measure(
-    options: Options, env: dict[str, str], root: Path, servers: list[ServerProcess]
+def _run_ours(
+    options: Options,
+    env: dict[str, str],
+    root: Path,
+    traffic: Traffic,
+    servers: list[ServerProcess],
+    redis: RedisServer,
 ) -> dict[str, Any]:
-    data_dir = Path(env["RECSYS_DATA_DIR"])
-    traffic = plan_traffic(data_dir / "exports", sessions=options.sessions, seed=WORLD["seed"])
-    ours_file, events_file, peer_file = root / "ours.tsv", root / "events.tsv", root / "peer.tsv"
-    write_requests(ours_file, traffic.recommendation_requests())
-    write_requests(events_file, traffic.event_requests())
-    results: dict[str, Any] = {}
-
+    """Start our server, create the live sessions, measure it, stop it."""
+    write_requests(root / "ours.tsv", traffic.recommendation_requests())
+    write_requests(root / "events.tsv", traffic.event_requests())
     port = free_port()
     command = [sys.executable, "-m", "training", "serve", "--workers", "2", "--port", str(port)]
     ours = start_server(
@@ -156,81 +198,51 @@ def _measure(
     servers.append(ours)
     ours.wait_ready("/ready")
     print(f"our server is ready at {ours.url}; creating {options.sessions:,} live sessions")
-    results["sample"] = create_sessions(ours.url, traffic)
+    results: dict[str, Any] = {"sample": create_sessions(ours.url, traffic)}
     print(f"  sampled answers: {results['sample']}")
-    results["ours"] = _load_runs("ours", ours.url, ours_file, options, marker=DEGRADED)
+    results["ours"] = _load_runs("ours", ours, root / "ours.tsv", options, redis)
     results["events"] = run_wrk(
-        ours.url, events_file, connections=1, seconds=options.events_seconds
+        ours.url,
+        root / "events.tsv",
+        connections=1,
+        seconds=options.events_seconds,
+        pids=[*ours.pids(), redis.pid],
     )
     print(f"ours POST /events, 1 connection: {_short(results['events'])}")
-    ours.stop()
-
-    print(f"timing {options.profile_requests:,} requests stage by stage in this process")
-    measured = profile(
-        data_dir=data_dir,
-        redis_url=env["REDIS_URL"],
-        traffic=traffic,
-        requests=options.profile_requests,
-    )
-    results["stages"] = measured.stages
-    peer = peer_requests(measured.candidates, refs=measured.refs, fill=measured.fill)
-    write_requests(peer_file, peer.requests)
-    results["peer_request"] = peer.describe
-
-    port = free_port()
-    command = [
-        str(Path(sys.executable).with_name("feast")),
-        "serve",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "--workers",
-        "2",
-        "--no-access-log",
-        # our uvicorn workers never restart; Feast's default recycles each one every ~1000
-        # requests (a 5-7 s re-import of Feast mid-run): switch that off to compare like for like
-        "--max-requests",
-        "0",
-    ]
-    feast = start_server(
-        "feast serve", command, port=port, env=env, cwd=feature_repo_dir(), log=root / "feast.log"
-    )
-    servers.append(feast)
-    feast.wait_ready("/health")
-    results["peer_check"] = peer.check(feast.url)
-    print(f"feast serve is ready at {feast.url}; {results['peer_check']}")
-    results["peer"] = _load_runs("peer", feast.url, peer_file, options, marker=None)
+    ours.stop()  # the in-process profile and the peer must not share the cores with it
     return results
 
 
 def _load_runs(
-    name: str, url: str, requests_file: Path, options: Options, *, marker: str | None
+    name: str, server: ServerProcess, requests_file: Path, options: Options, redis: RedisServer
 ) -> dict[str, Any]:
     """Warm up (discarded), then 1 connection, then the saturation sweep."""
-    run_wrk(url, requests_file, connections=2, seconds=5, marker=marker)
-    single = run_wrk(
-        url, requests_file, connections=1, seconds=options.single_seconds, marker=marker
-    )
-    print(f"{name} 1 connection: {_short(single)}", flush=True)
-    sweep = []
-    for connections in options.connections:
+    marker = DEGRADED_MARKER if name == "ours" else None
+    pids = [*server.pids(), redis.pid]
+
+    def once(connections: int, seconds: int) -> LoadResult:
         result = run_wrk(
-            url,
+            server.url,
             requests_file,
             connections=connections,
-            seconds=options.sweep_seconds,
+            seconds=seconds,
             marker=marker,
+            pids=pids,
         )
-        print(f"{name} {connections} connections: {_short(result)}", flush=True)
-        sweep.append(result)
+        print(f"{name} {connections} connection(s): {_short(result)}", flush=True)
+        return result
+
+    once(2, 5)  # warm-up
+    single = once(1, options.single_seconds)
+    sweep = [once(c, options.sweep_seconds) for c in options.connections]
     return {"single": single, "sweep": sweep, "best": best_under(sweep, p99_ms=P99_BUDGET_MS)}
 
 
 def _short(r: LoadResult) -> str:
     return (
         f"{r.requests_per_s:,.0f} req/s, p50 {r.p50_ms:.2f} ms, p95 {r.p95_ms:.2f} ms, "
-        f"p99 {r.p99_ms:.2f} ms, errors {r.errors}, degraded/marked {r.marked}"
+        f"p99 {r.p99_ms:.2f} ms, errors {r.errors}, marked {r.marked}, server CPU "
+        f"{r.cpu_ms_per_request:.2f} ms/request, other jobs {r.other_cores:.2f} cores"
     )
 
 
@@ -463,6 +475,8 @@ COLUMNS = (
     "errors",
     "degraded",
     "peer_p99_over_ours",
+    "cpu_ms_per_req",
+    "other_jobs_cores",
     "note",
 )
 
@@ -474,7 +488,8 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
 
     def load_row(server: str, case: str, r: LoadResult, best: LoadResult | None) -> None:
-        ratio = peer_p99.get(r.connections) if server == "ours" else None
+        is_get = case.startswith("GET")
+        peer = peer_p99.get(r.connections) if is_get else None
         rows.append(
             {
                 "server": server,
@@ -485,9 +500,11 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "p95_ms": round(r.p95_ms, 3),
                 "p99_ms": round(r.p99_ms, 3),
                 "errors": r.errors,
-                "degraded": r.marked if server == "ours" and case.startswith("GET") else None,
-                "peer_p99_over_ours": round(ratio / r.p99_ms, 1) if ratio and r.p99_ms else None,
-                "note": f"best with p99 <= {P99_BUDGET_MS:.0f} ms, no errors" if r is best else "",
+                "degraded": r.marked if is_get else None,
+                "peer_p99_over_ours": round(peer / r.p99_ms, 1) if peer and r.p99_ms else None,
+                "cpu_ms_per_req": r.cpu_ms_per_request,
+                "other_jobs_cores": r.other_cores,
+                "note": "best within the p99 budget" if r is best else "",
             }
         )
 
@@ -521,6 +538,7 @@ def verdicts(results: dict[str, Any]) -> list[str]:
     single, best = ours["single"], ours["best"]
     ratio = peer["single"].p99_ms / single.p99_ms if single.p99_ms else float("nan")
     best_rps = best.requests_per_s if best else 0.0
+    cpu_ms = float(np.median([r.cpu_ms_per_request for r in ours["sweep"]])) or float("nan")
 
     def mark(ok: bool) -> str:
         return "met" if ok else "MISSED"
@@ -534,6 +552,8 @@ def verdicts(results: dict[str, Any]) -> list[str]:
         f"target peer p99 / ours p99 >= 5 at 1 client: {ratio:.1f}x -> {mark(ratio >= 5)}",
         f"ours POST /events 1 client: p50 {results['events'].p50_ms:.2f} ms, p99 "
         f"{results['events'].p99_ms:.2f} ms",
+        f"ours server + Redis CPU per request at saturation: {cpu_ms:.2f} ms, so 2 cores of "
+        f"its own would cap it near {2000 / cpu_ms:,.0f} req/s (load generator elsewhere)",
     ]
 
 
@@ -556,7 +576,11 @@ def notes(results: dict[str, Any], options: Options) -> str:
         "warm-up; percentiles are wrk's exact ones from done(). errors = non-2xx + socket "
         "errors + timeouts. peer_p99_over_ours compares runs at the same connection count.",
         "Machine caveat: wrk, Redis and both server workers share the same 2 cores, so "
-        "saturation figures are lower bounds for a server with cores of its own.",
+        "saturation figures are lower bounds for a server with cores of its own. The machine "
+        "is shared: other_jobs_cores is the average CPU other people's jobs used during the "
+        "run (machine busy time minus ours, from /proc); cpu_ms_per_req is the CPU the "
+        "server's processes and Redis spent per answered request, which moves less with such "
+        "noise than latency does (it still rises under contention: the cores share caches).",
         "In-process stages: the route function timed in the benchmark process (server "
         "stopped, one request at a time); `rest of the route` is the route minus the named "
         "stages; the gap between in-process total and the HTTP p50 at 1 client is uvicorn, "
@@ -565,7 +589,12 @@ def notes(results: dict[str, Any], options: Options) -> str:
         "server p99 ~208 ms for 100 rows.",
         f"World: `recsys ingest generate --events {WORLD['events']} --seed {WORLD['seed']}`, "
         f"features, train --max-train-queries {WORLD['max_train_queries']} --max-test-queries "
-        f"{WORLD['max_test_queries']}, batch-score.",
+        f"{WORLD['max_test_queries']}, batch-score"
+        + (
+            f"; built by an earlier run in --world {options.world} and reused."
+            if options.world
+            else "; built fresh by this run."
+        ),
     ]
     return "\n".join(f"- {line}" for line in lines)
 

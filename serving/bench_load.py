@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -49,6 +50,12 @@ class LoadResult:
     non2xx: int
     socket_errors: int  # connect + read + write + timeout
     marked: int  # responses whose body held the marker (e.g. degraded answers)
+    # average cores busy with processes that are not ours (server, Redis, wrk, this one):
+    # other jobs on a shared machine, which make the figures of that run pessimistic
+    other_cores: float
+    # CPU milliseconds the server and Redis spent per answered request: unlike latency, this
+    # barely moves with other jobs, and 2 cores / it bounds requests/s on a machine of its own
+    cpu_ms_per_request: float
 
     @property
     def errors(self) -> int:
@@ -98,6 +105,7 @@ def run_wrk(
     threads: int | None = None,
     timeout_s: float = 2.0,
     marker: str | None = None,
+    pids: Sequence[int] = (),
 ) -> LoadResult:
     """Run wrk against `url` replaying `requests_file`; return its exact figures.
 
@@ -109,6 +117,8 @@ def run_wrk(
         threads: wrk threads (default: 1 for one connection, else 2).
         timeout_s: A request not answered within this counts as a timeout error.
         marker: Substring counted in response bodies.
+        pids: Processes of the system under test (server, Redis), to tell their CPU use from
+            other jobs on the machine.
 
     Raises:
         BenchError: wrk failed or printed no result line.
@@ -128,7 +138,9 @@ def run_wrk(
         str(requests_file),
         *([marker] if marker else []),
     ]
+    before = _cpu_snapshot(pids)
     done = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 120)
+    after = _cpu_snapshot(pids)
     line = next((x for x in done.stdout.splitlines() if x.startswith(_JSON_PREFIX)), None)
     if done.returncode != 0 or line is None:
         raise BenchError(
@@ -153,7 +165,38 @@ def run_wrk(
         + raw["write_errors"]
         + raw["timeouts"],
         marked=raw["marked"],
+        other_cores=round(max(0.0, after.others - before.others) / max(duration_s, 1e-9), 2),
+        cpu_ms_per_request=round(
+            (after.server - before.server) * 1000 / max(raw["requests"], 1), 3
+        ),
     )
+
+
+@dataclass(frozen=True)
+class _CpuSnapshot:
+    others: float  # machine-wide busy CPU seconds minus those of our processes
+    server: float  # CPU seconds of the processes under test (`pids`)
+
+
+def _cpu_snapshot(pids: Sequence[int]) -> _CpuSnapshot:
+    """Busy CPU seconds of the machine not spent by `pids`, wrk (a child) or this process."""
+    hz = os.sysconf("SC_CLK_TCK")
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    busy = (user + nice + system + irq + softirq + steal) / hz
+    server = 0.0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited: its CPU is lost from the count, which errs towards "others"
+        server += (int(stat[11]) + int(stat[12])) / hz  # utime, stime
+    children, me = (
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+        resource.getrusage(resource.RUSAGE_SELF),
+    )
+    ours = server + children.ru_utime + children.ru_stime + me.ru_utime + me.ru_stime
+    return _CpuSnapshot(others=busy - ours, server=server)
 
 
 def best_under(results: Sequence[LoadResult], *, p99_ms: float) -> LoadResult | None:
@@ -170,6 +213,21 @@ class ServerProcess:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    stopped: bool = False
+
+    def pids(self, *, alive: bool = False) -> list[int]:
+        """The processes of this server's group (leader and workers); `alive` skips zombies."""
+        members = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[2]) == self.process.pid and not (alive and stat[0] == "Z"):  # pgrp
+                members.append(int(entry.name))
+        return members
 
     def log_tail(self, chars: int = 2000) -> str:
         try:
@@ -205,15 +263,19 @@ class ServerProcess:
         )
 
     def stop(self, *, timeout_s: float = 20.0) -> None:
-        """SIGTERM the process group, SIGKILL it if it lingers."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=timeout_s)
-        # workers may outlive a leader that already exited: clear the whole group
+        """SIGTERM the process group, SIGKILL whatever of it lingers; later calls do nothing."""
+        if self.stopped:
+            return
+        self.stopped = True
+        # the leader is reaped only at the end, so the group id cannot be reused before then
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+            os.killpg(self.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while self.pids(alive=True) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.pids(alive=True):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
 
@@ -237,6 +299,7 @@ def start_server(
 
 # -- traffic: who asks for what -------------------------------------------------------------
 
+DEGRADED_MARKER = '"degraded":true'  # in our compact JSON answers, counted by replay.lua
 COLD_SHARE = 0.1  # sessions of users the warehouse has never seen (cold-start path)
 POPULAR_ITEMS = 200  # session views are drawn from this many most popular items
 PEER_ITEMS = 300  # items per peer request: what our ranker scores per request
@@ -367,9 +430,13 @@ def create_sessions(url: str, traffic: Traffic, *, sample: int = 100) -> dict[st
         ThreadPoolExecutor(max_workers=4) as pool,
     ):
         list(pool.map(lambda s: post(client, s), traffic.sessions))
-        answers = [
-            client.get(path).json() for _, path, _ in traffic.recommendation_requests()[:sample]
-        ]
+        texts = [client.get(path).text for _, path, _ in traffic.recommendation_requests()[:sample]]
+    if DEGRADED_MARKER.replace("true", "false") not in texts[0]:
+        raise BenchError(
+            f"our answers do not spell the degraded flag as {DEGRADED_MARKER!r} (the marker "
+            f"replay.lua counts); found {texts[0][:200]!r}; update DEGRADED_MARKER"
+        )
+    answers = [json.loads(t) for t in texts]
     degraded = [a for a in answers if a.get("degraded")]
     if degraded:
         raise BenchError(
