@@ -1,4 +1,8 @@
-"""Dependencies routes declare with Annotated; tests swap them via dependency_overrides."""
+"""Dependencies routes declare with Annotated; tests swap them via dependency_overrides.
+
+They are `async def` on purpose: a plain `def` dependency runs in the thread pool, a hop
+that costs little on average but milliseconds at p99 on a busy machine.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,11 @@ from serving.events import EventProcessor
 from serving.state import ServingState
 
 
-def get_state(request: Request) -> ServingState:
+async def get_state(request: Request) -> ServingState:
     return request.app.state.serving
 
 
-def get_events(request: Request) -> EventProcessor:
+async def get_events(request: Request) -> EventProcessor:
     return request.app.state.events
 
 

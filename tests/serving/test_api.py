@@ -213,3 +213,24 @@ def test_served_events_flow_back_into_the_landing_area(
     assert len(lines) == 1
     folder: Path = world.data_dir / "landing" / "served"
     assert all(f.suffix == ".jsonl" for f in folder.iterdir())
+
+
+def test_events_with_the_same_or_older_timestamp_still_update_the_session(
+    live_server: LiveServer,
+) -> None:
+    """Logs with second precision repeat timestamps; replays can arrive out of order."""
+    session = _session()
+    with live_server.client() as client:
+        for item, ts in (("i1", 1_790_000_000), ("i2", 1_790_000_000), ("i3", 1_789_999_000)):
+            response = client.post(
+                "/events",
+                json={
+                    "user_id": "u-same-second",
+                    "session_id": session,
+                    "item_id": item,
+                    "event_timestamp": ts,
+                },
+            )
+            assert response.json()["accepted"] == 1
+        body = _recs(client, "u-same-second", session_id=session)
+    assert body["session_events"] == 3
