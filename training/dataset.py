@@ -382,8 +382,13 @@ class _ItemRows:
 
 
 def _day_seconds(timestamps: pd.Series) -> np.ndarray:
+    """Epoch seconds of timestamps of any resolution (Feast returns microseconds).
+
+    Counting from the epoch as a Timedelta keeps this independent of the column's unit;
+    `astype("int64")` would return raw microseconds for a `datetime64[us]` column.
+    """
     values = pd.to_datetime(timestamps, utc=True)
-    return (values.astype("int64") // 10**9).to_numpy()
+    return ((values - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
 
 
 def _rows_by_key(table: pa.Table, key: str) -> dict[tuple[str, int], dict]:

@@ -159,7 +159,8 @@ def build_catalog(
     size = len(item_ids)
 
     categories = items.column("category").to_pandas()
-    codes, uniques = pd.factorize(categories, use_na_sentinel=True)
+    # sorted codes, for the same reason items are sorted by id (see loading.load_catalog)
+    codes, uniques = pd.factorize(categories, sort=True, use_na_sentinel=True)
     category_codes = codes.astype(np.int32)  # factorize marks missing with -1 == NO_CATEGORY
     price = items.column("price").to_numpy(zero_copy_only=False).astype(np.float32)
 

@@ -81,7 +81,11 @@ def load_catalog(
     with duckdb.connect() as con:
         con.execute("set threads to 2")
         items = _arrow(
-            con, f"select item_id, category, price, title from read_parquet('{paths['dim_items']}')"
+            con,
+            # sorted: indices then follow item ids, so tie-breaks by index do not depend on
+            # which other items exist (a build with more items ranks the common ones the same)
+            "select item_id, category, price, title "
+            f"from read_parquet('{paths['dim_items']}') order by item_id",
         )
         neighbors = _arrow(
             con,

@@ -3,7 +3,10 @@
   Time windows for training and evaluation, from quantiles of clean event time:
   history = the first (1 - train - valid - test) of events, then train, valid, test.
   Half-open [starts_at, ends_at); test ends 1 microsecond after the last event.
+  Var `window_starts` ({train: ts, valid: ts, test: ts}, ISO-8601 UTC) pins the boundaries
+  instead: for splits by calendar date, and for comparing two builds window by window.
 -#}
+{%- set pinned = var('window_starts', none) -%}
 {%- set train = var('train_fraction') | float -%}
 {%- set valid = var('valid_fraction') | float -%}
 {%- set test = var('test_fraction') | float -%}
@@ -26,10 +29,18 @@ bounds as (
 
     select
         min(event_timestamp) as first_event_at,
+        {%- if pinned %}
+        [
+            {%- for name in ['train', 'valid', 'test'] %}
+            cast('{{ pinned[name] }}' as timestamptz){{ ',' if not loop.last }}
+            {%- endfor %}
+        ] as cut_points,
+        {%- else %}
         quantile_disc(
             event_timestamp,
             [{{ history }}, {{ (history + train) | round(12) }}, {{ (history + train + valid) | round(12) }}]
         ) as cut_points,
+        {%- endif %}
         max(event_timestamp) + interval 1 microsecond as after_last_event_at
     from fct_events
 
