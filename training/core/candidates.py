@@ -129,7 +129,7 @@ def generate(
     seq_items, seq_scores = neighbour_scores(catalog.seq, context)
     sknn_items, sknn_values = sknn_scores(catalog, context, config)
 
-    sources: list[tuple[np.ndarray, np.ndarray]] = [
+    sources: list[tuple[np.ndarray, np.ndarray | None]] = [
         (covis_items, covis_scores),
         (seq_items, seq_scores),
         (sknn_items, sknn_values),
@@ -139,10 +139,10 @@ def generate(
         # the session's own items, most recent first
         _, first = np.unique(session_items, return_index=True)
         recent_first = session_items[np.sort(first)]
-        sources.append((recent_first, _rank_scores(len(recent_first))))
+        sources.append((recent_first, None))
     if len(user.recent_items):
         hist = user.recent_items[: config.user_history_items]
-        sources.append((hist, _rank_scores(len(hist))))
+        sources.append((hist, None))
     wanted = _context_categories(catalog, context, user)
     if categories is not None:
         wanted = np.concatenate([np.asarray(categories, np.int32), wanted])
@@ -152,11 +152,11 @@ def generate(
         lst = catalog.category_popular.get(int(code))
         if lst is not None and len(lst):
             lst = lst[: config.category_items]
-            sources.append((lst, _rank_scores(len(lst))))
+            sources.append((lst, None))
     trending = catalog.trending[: config.trending_items]
-    sources.append((trending, _rank_scores(len(trending))))
+    sources.append((trending, None))
     popular = catalog.popular[: config.popular_items]
-    sources.append((popular, _rank_scores(len(popular))))
+    sources.append((popular, None))
 
     pool, prescore = _fuse(sources, k=config.rrf_k)
     allowed = catalog.known[pool] | np.isin(pool, session_items)
@@ -186,11 +186,6 @@ def generate(
         sknn=_lookup(sknn_items, sknn_values, pool),
         context=context,
     )
-
-
-def _rank_scores(length: int) -> np.ndarray:
-    """Scores for an already ordered list: first is best."""
-    return np.arange(length, 0, -1, dtype=np.float32)
 
 
 def neighbour_scores(adjacency: Csr, context: Context) -> tuple[np.ndarray, np.ndarray]:
@@ -256,16 +251,19 @@ def _context_categories(catalog: Catalog, context: Context, user: UserContext) -
 
 
 def _fuse(
-    sources: list[tuple[np.ndarray, np.ndarray]], *, k: float
+    sources: list[tuple[np.ndarray, np.ndarray | None]], *, k: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Reciprocal-rank fusion: each source ranks its items by score; sum 1 / (k + rank)."""
     all_items, all_scores = [], []
     for items, scores in sources:
         if len(items) == 0:
             continue
-        order = np.argsort(-scores, kind="stable")
-        ranks = np.empty(len(items), np.float32)
-        ranks[order] = np.arange(1, len(items) + 1, dtype=np.float32)
+        if scores is None:  # an already ranked list: first is best
+            ranks = np.arange(1, len(items) + 1, dtype=np.float32)
+        else:
+            order = np.argsort(-scores, kind="stable")
+            ranks = np.empty(len(items), np.float32)
+            ranks[order] = np.arange(1, len(items) + 1, dtype=np.float32)
         all_items.append(items)
         all_scores.append(1.0 / (k + ranks))
     if not all_items:
