@@ -19,7 +19,7 @@ HOST ?= 127.0.0.1
 
 .DEFAULT_GOAL := help
 .PHONY: help setup redis stop data features train batch-score serve demo test lint \
-        bench bench-offline bench-serve bench-batch browser docs clean
+        bench bench-offline bench-serve bench-batch browser wrk docs clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -68,6 +68,14 @@ browser: ## Install Debian's chromium for the page test if it is missing
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
+wrk: ## Install Debian's wrk (the load generator of bench-serve) if it is missing
+	@if ! command -v wrk >/dev/null && [ ! -x /usr/bin/wrk ]; then \
+	  echo "Installing Debian wrk for the serving benchmark..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; \
+	fi
+
 test: setup browser ## Run the whole test suite (starts its own Redis on a free port)
 	$(BIN)/pytest
 
@@ -87,7 +95,7 @@ bench-offline: setup ## dbt build on 1M/5M events; materialize rows/s next to st
 bench-batch: setup ## Batch scoring users/s with 300 candidates each
 	$(BIN)/python -m training.bench.batch
 
-bench-serve: setup ## Load test the API next to `feast serve` in the same run
+bench-serve: setup wrk ## Load test the API next to `feast serve` in the same run
 	$(BIN)/python -m serving.bench
 
 clean: stop ## Remove generated data, models and caches (keeps .venv)

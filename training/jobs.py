@@ -16,6 +16,9 @@ def train(
     max_train_queries: int | None = typer.Option(None, help="Cap on training queries."),
     max_test_queries: int | None = typer.Option(None, help="Cap on test queries."),
     seed: int = typer.Option(42, help="Seed for sampling and LightGBM."),
+    param: list[str] | None = typer.Option(
+        None, help="Set a LightGBM parameter (repeatable), e.g. --param num_leaves=63."
+    ),
 ) -> None:
     """Build a training set through Feast, train the ranker, evaluate, register, promote."""
     from dataclasses import replace
@@ -31,6 +34,7 @@ def train(
     if max_test_queries:
         settings = replace(settings, max_test_queries=max_test_queries)
     settings.params["seed"] = seed
+    settings.params.update(parse_params(param or []))
     store = feature_store(connect_redis=False)
     inputs = ranker_inputs(store, FEATURE_SERVICE)
     outcome = training_job.run(
@@ -40,6 +44,23 @@ def train(
         feature_refs=inputs.refs,
     )
     print(training_job.summary_table(outcome))
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """Turn `key=value` strings into typed LightGBM parameters (JSON values, else strings)."""
+    import json
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise typer.BadParameter(f"--param {pair!r}: expected key=value, e.g. num_leaves=63")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
 
 
 def batch_score(
@@ -149,11 +170,14 @@ def serve(
 
 def register(app: typer.Typer) -> None:
     """Add the job commands to the top-level CLI."""
+    from training.demo import demo
+
     commands: list[tuple[str, Any]] = [
         ("train", train),
         ("batch-score", batch_score),
         ("promote", promote),
         ("serve", serve),
+        ("demo", demo),
     ]
     for name, command in commands:
         app.command(name)(command)

@@ -1,7 +1,7 @@
 """Every training knob in one place: LightGBM parameters and how training sets are drawn.
 
 Defaults are chosen to generalize to click logs we have never seen, not tuned to one data
-set. Change them here (or per run with `recsys train --param key=value`), never in code.
+set. Change them here (or per run with `recsys train --param key=value`).
 """
 
 from __future__ import annotations
