@@ -15,6 +15,8 @@ STAMP := $(VENV)/.synced
 DEMO_EVENTS ?= 300000
 DEMO_SEED ?= 7
 PORT ?= 8000
+# Two pytest workers: the trained-world tests in one, dbt and the rest in the other.
+TEST_WORKERS ?= 2
 HOST ?= 127.0.0.1
 
 .DEFAULT_GOAL := help
@@ -77,7 +79,7 @@ wrk: ## Install Debian's wrk (the load generator of bench-serve) if it is missin
 	fi
 
 test: setup browser ## Run the whole test suite (starts its own Redis on a free port)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 lint: setup ## ruff + mypy
 	$(BIN)/ruff check .

@@ -39,9 +39,9 @@ def _same(a: object, b: object) -> bool:
         a = a.tolist()
     if isinstance(a, list):
         return (
-            list(b or []) == pytest.approx(a)
+            list(b or []) == pytest.approx(a)  # type: ignore[call-overload]
             if a and isinstance(a[0], float)
-            else (list(b or []) == a)
+            else (list(b or []) == a)  # type: ignore[call-overload]
         )
     if isinstance(a, float):
         return b == pytest.approx(a)

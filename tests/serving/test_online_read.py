@@ -16,7 +16,7 @@ from training.pipeline.feast_ops import feature_refs, feature_store
 
 
 @pytest.fixture(scope="module")
-def online(world: World):  # type: ignore[no-untyped-def]
+def online(world: World):
     with environment(world.env):
         store = feature_store()
         refs = feature_refs(FEATURE_SERVICE, "user_features", store=store)
@@ -36,7 +36,7 @@ def _equal(a: object, b: object) -> bool:
     return a == b
 
 
-def test_user_and_batch_rows_match_get_online_features(online, world: World) -> None:  # type: ignore[no-untyped-def]
+def test_user_and_batch_rows_match_get_online_features(online, world: World) -> None:
     store, refs, reader = online
     with duckdb.connect() as con:
         users = [
@@ -63,7 +63,7 @@ def test_user_and_batch_rows_match_get_online_features(online, world: World) -> 
         assert (row.batch[0] if row.batch else None) == items
 
 
-def test_session_rows_match_after_a_push(online) -> None:  # type: ignore[no-untyped-def]
+def test_session_rows_match_after_a_push(online) -> None:
     store, _, reader = online
     key = f"read-{uuid.uuid4().hex}"
     state = SessionState(session_id=key, user_id="u1")

@@ -36,10 +36,10 @@ def _materialize_into(data_dir: Path, redis_url: str) -> None:
 
 
 @pytest.fixture
-def server_factory() -> Iterator:  # type: ignore[type-arg]
+def server_factory() -> Iterator:
     stops = []
 
-    def make(settings):  # type: ignore[no-untyped-def]
+    def make(settings):
         live, server, thread = start_server(settings)
         stops.append((server, thread))
         return live
@@ -55,7 +55,7 @@ def _user_with_batch(live: LiveServer) -> str:
         return client.get("/users/sample", params={"n": 1}).json()[0]["user_id"]
 
 
-def _wait_for(predicate, timeout_s: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(predicate, timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
@@ -66,7 +66,7 @@ def _wait_for(predicate, timeout_s: float = 20.0) -> None:  # type: ignore[no-un
 def test_redis_down_means_fallbacks_not_errors_and_recovery_is_automatic(
     world: World,
     tmp_path: Path,
-    server_factory,  # type: ignore[no-untyped-def]
+    server_factory,
 ) -> None:
     data_dir = _copy(world, tmp_path / "data")
     redis_dir = tmp_path / "redis"
@@ -112,7 +112,7 @@ def test_redis_down_means_fallbacks_not_errors_and_recovery_is_automatic(
 def test_without_a_model_ready_says_what_to_run_and_answers_degrade(
     world: World,
     tmp_path: Path,
-    server_factory,  # type: ignore[no-untyped-def]
+    server_factory,
 ) -> None:
     data_dir = _copy(world, tmp_path / "data", models=False)
     live = server_factory(world_settings(world, data_dir=data_dir))
@@ -128,7 +128,7 @@ def test_without_a_model_ready_says_what_to_run_and_answers_degrade(
 def test_a_newly_promoted_model_is_picked_up_without_failing_a_request(
     world: World,
     tmp_path: Path,
-    server_factory,  # type: ignore[no-untyped-def]
+    server_factory,
 ) -> None:
     data_dir = _copy(world, tmp_path / "data")
     models = data_dir / "models"

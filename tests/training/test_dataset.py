@@ -14,7 +14,7 @@ from training.dataset import Queries, SessionLog, Window, build_examples, select
 DAY = 86_400
 
 
-def _log(catalog) -> SessionLog:  # type: ignore[no-untyped-def]
+def _log(catalog) -> SessionLog:
     """Two sessions: s1 = a, b, a (one day after AS_OF); s2 = e, f (two days after)."""
     items = ["a", "b", "a", "e", "f"]
     start = AS_OF.timestamp()

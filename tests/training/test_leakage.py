@@ -63,7 +63,7 @@ def _examples(exports: Path, cut: datetime, leak: bool) -> ExampleSet:
     if leak:
         honest = fetch
 
-        def fetch(entity: str, keys: np.ndarray, day_start_s: np.ndarray):  # type: ignore[no-untyped-def]
+        def fetch(entity: str, keys: np.ndarray, day_start_s: np.ndarray):
             # the values as of the end of the query's day, labelled as if known at its start
             table = honest(entity, keys, day_start_s + 86_400)
             when = pc.subtract(
@@ -104,12 +104,14 @@ def _examples(exports: Path, cut: datetime, leak: bool) -> ExampleSet:
     )
 
 
-def _by_query(examples: ExampleSet, catalog_ids: np.ndarray) -> dict[tuple[str, int], tuple]:
-    out = {}
+def _by_query(
+    examples: ExampleSet, catalog_ids: np.ndarray
+) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
+    out: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
     offsets = examples.offsets
     for q, row in enumerate(examples.queries.itertuples()):
         lo, hi = offsets[q], offsets[q + 1]
-        out[(row.session_id, int(row.prefix_len))] = (
+        out[(str(row.session_id), int(row.prefix_len))] = (  # type: ignore[arg-type]
             catalog_ids[examples.candidates[lo:hi]],
             examples.X[lo:hi],
         )
@@ -123,7 +125,7 @@ def assert_same_features(
     a, b = _by_query(full, full_ids), _by_query(cut, cut_ids)
     common = set(a) & set(b)
     assert len(common) >= 0.9 * len(b) > 0, (len(common), len(b))
-    differences = []
+    differences: list[tuple[tuple[str, int], object]] = []
     for key in sorted(common):
         (items_a, X_a), (items_b, X_b) = a[key], b[key]
         if not np.array_equal(items_a, items_b):
@@ -136,7 +138,7 @@ def assert_same_features(
 
 
 @pytest.fixture(scope="module")
-def cut_world(world: World, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def cut_world(world: World, tmp_path_factory: pytest.TempPathFactory):
     windows = load_windows(world.exports)
     test = windows["test"]
     cut = test.starts_at + (test.ends_at - test.starts_at) / 2
@@ -157,7 +159,7 @@ def _catalog_ids(exports: Path) -> np.ndarray:
 
 def test_queries_before_the_cut_see_the_same_features_with_or_without_later_events(
     world: World,
-    cut_world,  # type: ignore[no-untyped-def]
+    cut_world,
 ) -> None:
     data_dir, cut = cut_world
     with environment(world.env):
@@ -170,7 +172,7 @@ def test_queries_before_the_cut_see_the_same_features_with_or_without_later_even
     assert compared > 100
 
 
-def test_an_injected_future_feature_is_caught(world: World, cut_world) -> None:  # type: ignore[no-untyped-def]
+def test_an_injected_future_feature_is_caught(world: World, cut_world) -> None:
     data_dir, cut = cut_world
     with environment(world.env):
         full = _examples(world.exports, cut, leak=True)

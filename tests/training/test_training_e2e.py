@@ -6,6 +6,7 @@ import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -23,10 +24,11 @@ from training.params import FEATURE_SERVICE
 from training.pipeline.feast_ops import feature_store
 
 
-def _copy(world: World, tmp_path: Path) -> dict[str, str]:
-    """A private copy of the world's data dir (registry and exports), without its models."""
+def _copy(world: World, tmp_path: Path, *, models: bool = False) -> dict[str, str]:
+    """A private copy of the world's data dir (registry and exports), models only if asked."""
     target = tmp_path / "data"
-    shutil.copytree(world.data_dir, target, ignore=shutil.ignore_patterns("models", "run"))
+    skip = ("run",) if models else ("models", "run")
+    shutil.copytree(world.data_dir, target, ignore=shutil.ignore_patterns(*skip), symlinks=True)
     return {**world.env, "RECSYS_DATA_DIR": str(target)}
 
 
@@ -69,9 +71,10 @@ def test_same_seed_gives_the_same_model(world: World, tmp_path: Path) -> None:
 
 
 def test_promotion_gate_refuses_a_worse_model(world: World, tmp_path: Path) -> None:
-    with environment(_copy(world, tmp_path)):
+    # the world's promoted model (trained with SMALL_TRAIN) is the one to beat
+    with environment(_copy(world, tmp_path, models=True)):
         models = Path(tmp_path / "data" / "models")
-        good = train_model(SMALL_TRAIN)
+        good = world.model_version
         assert registry.current_version(models) == good
         crippled = replace(
             SMALL_TRAIN,
@@ -86,27 +89,37 @@ def test_promotion_gate_refuses_a_worse_model(world: World, tmp_path: Path) -> N
     assert bad in registry.versions(models)  # the refused version is still registered
 
 
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    row = con.execute(sql).fetchone()
+    assert row is not None, sql
+    return row
+
+
 def test_batch_recommendations_shape_and_counts(world: World) -> None:
     warehouse = world.data_dir / "warehouse.duckdb"
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        users, rows, bad_ranks, versions = con.execute(
+        users, rows, bad_ranks, versions = _one(
+            con,
             "select count(distinct user_id), count(*), "
             "count(*) filter (where rank < 1 or rank > 20), count(distinct model_version) "
-            "from batch_recommendations"
-        ).fetchone()
-        gaps = con.execute(
+            "from batch_recommendations",
+        )
+        gaps = _one(
+            con,
             "select count(*) from (select user_id, max(rank) m, count(*) c "
-            "from batch_recommendations group by user_id) where m != c"
-        ).fetchone()[0]
-        dupes = con.execute(
+            "from batch_recommendations group by user_id) where m != c",
+        )[0]
+        dupes = _one(
+            con,
             "select count(*) from (select user_id, item_id from batch_recommendations "
-            "group by all having count(*) > 1)"
-        ).fetchone()[0]
-        active = con.execute(
+            "group by all having count(*) > 1)",
+        )[0]
+        active = _one(
+            con,
             "select count(distinct user_id) from fct_events "
             "where event_timestamp >= (select max(event_timestamp) from fct_events) "
-            "- interval 30 days"
-        ).fetchone()[0]
+            "- interval 30 days",
+        )[0]
     assert users == active > 0
     assert rows == users * 20
     assert (bad_ranks, gaps, dupes, versions) == (0, 0, 0, 1)
@@ -114,10 +127,11 @@ def test_batch_recommendations_shape_and_counts(world: World) -> None:
     with environment(world.env):
         store = feature_store()
         with duckdb.connect(str(warehouse), read_only=True) as con:
-            user, expected = con.execute(
+            user, expected = _one(
+                con,
                 "select user_id, list(item_id order by rank) from batch_recommendations "
-                "group by user_id order by user_id limit 1"
-            ).fetchone()
+                "group by user_id order by user_id limit 1",
+            )
         online = store.get_online_features(
             features=["user_batch_recommendations:item_ids"], entity_rows=[{"user_id": user}]
         ).to_dict()
@@ -125,7 +139,7 @@ def test_batch_recommendations_shape_and_counts(world: World) -> None:
 
 
 @pytest.fixture(scope="module")
-def scorer_and_catalog(world: World):  # type: ignore[no-untyped-def]
+def scorer_and_catalog(world: World):
     with environment(world.env):
         inputs = ranker_inputs(feature_store(connect_redis=False), FEATURE_SERVICE)
         catalog = load_catalog(
@@ -135,7 +149,7 @@ def scorer_and_catalog(world: World):  # type: ignore[no-untyped-def]
     return scorer, catalog
 
 
-def _category_share(scorer: Scorer, catalog, category: str, probe: str) -> float:  # type: ignore[no-untyped-def]
+def _category_share(scorer: Scorer, catalog, category: str, probe: str) -> float:
     """Share of `category` in the top 10 after a session of five popular `probe` items."""
     code = catalog.category_code(probe)
     items = catalog.category_popular[code][:5]
@@ -157,7 +171,7 @@ def _category_share(scorer: Scorer, catalog, category: str, probe: str) -> float
     return float(np.mean(catalog.category_codes[ranked.items] == target))
 
 
-def test_a_session_in_one_category_ranks_that_category_higher(scorer_and_catalog) -> None:  # type: ignore[no-untyped-def]
+def test_a_session_in_one_category_ranks_that_category_higher(scorer_and_catalog) -> None:
     scorer, catalog = scorer_and_catalog
     popular_categories = [catalog.category_of(int(i)) for i in catalog.popular[:50]]
     first, second = [c for c in dict.fromkeys(popular_categories) if c][:2]
