@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,24 @@ def machine() -> dict[str, Any]:
         "memory_gib": mem_gib,
         "python": platform.python_version(),
         "os": platform.platform(),
+        "calibration_ms": calibration_ms(),
     }
+
+
+def calibration_ms() -> float:
+    """Time a fixed pure-Python loop (best of 5): how fast this core was when we recorded.
+
+    The same model name on these shared VMs ran the same code up to 5x slower from one hour
+    to the next; this number lets a reader tell a slower machine from slower code.
+    """
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
 
 
 def record(
@@ -99,7 +117,12 @@ def render(data: dict[str, Any]) -> str:
             f"- command: `{section['command']}`",
             f"- measured: {section['measured_at']} at git {section['git_revision']}",
             f"- machine: {m['cores']} cores, {m['cpu']}, {m['memory_gib']} GiB, "
-            f"Python {m['python']}",
+            f"Python {m['python']}"
+            + (
+                f"; speed check: 1M-iteration Python loop {m['calibration_ms']} ms"
+                if m.get("calibration_ms")
+                else ""
+            ),
             "",
             "| " + " | ".join(section["columns"]) + " |",
             "|" + "---|" * len(section["columns"]),
