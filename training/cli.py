@@ -59,9 +59,4 @@ def env() -> None:
 
 
 def main() -> None:
-    import warnings
-
-    # Feast's DuckDB offline store (through ibis) calls a DuckDB method deprecated in 1.5;
-    # the warning says nothing a user of this CLI can act on.
-    warnings.filterwarnings("ignore", message=".*fetch_arrow_table", category=DeprecationWarning)
     app()

@@ -39,6 +39,9 @@ def demo(
     events: int = typer.Option(300_000, help="Generated events."),
     seed: int = typer.Option(7, help="Generator seed."),
     port: int = typer.Option(8765, help="Port for the demo server (stopped at the end)."),
+    train_queries: int = typer.Option(
+        15_000, help="Training queries (the demo trades a little quality for minutes)."
+    ),
 ) -> None:
     """Generate data, build features, train, batch-score, serve, show a recommendation."""
     from training.redis_runtime import ensure_redis
@@ -60,7 +63,7 @@ def demo(
     _step("2/5 Features: dbt build + feast apply + materialize")
     _run("features")
     _step("3/5 Train, evaluate and register the ranker")
-    _run("train")
+    _run("train", "--max-train-queries", str(train_queries), "--max-test-queries", "5000")
     _step("4/5 Batch-score every active user")
     _run("batch-score")
     _step("5/5 Serve and ask for recommendations")
