@@ -130,6 +130,19 @@ def _sample(client: redis.Redis, seed: int) -> dict[bytes, dict[bytes, bytes]]:
     return {keys[i]: cast(dict[bytes, bytes], client.hgetall(keys[i])) for i in picked}
 
 
+# Columns of a result row, shared by this module's --record and `make bench-offline`.
+COLUMNS = [
+    "entities",
+    "features",
+    "feast_rows_per_s",
+    "fast_rows_per_s",
+    "ratio",
+    "feast_seconds",
+    "fast_seconds",
+    "identical",
+]
+
+
 def main() -> None:
     """Run the benchmark for each size, print the rows, optionally record them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -149,16 +162,7 @@ def main() -> None:
             "materialize",
             title="Materialize into Redis: fast engine vs stock Feast",
             command="python -m training.bench.materialize --record",
-            columns=[
-                "entities",
-                "features",
-                "feast_rows_per_s",
-                "fast_rows_per_s",
-                "ratio",
-                "feast_seconds",
-                "fast_seconds",
-                "identical",
-            ],
+            columns=COLUMNS,
             rows=rows,
             notes=(
                 "Same synthetic Parquet, same Redis (emptied between engines), unique keys, "

@@ -88,16 +88,7 @@ def main() -> None:
         "offline-materialize",
         title="Materialize into Redis: our engine vs stock `feast materialize` (same data)",
         command=COMMAND,
-        columns=[
-            "entities",
-            "features",
-            "feast_rows_per_s",
-            "fast_rows_per_s",
-            "ratio",
-            "feast_seconds",
-            "fast_seconds",
-            "identical",
-        ],
+        columns=materialize.COLUMNS,
         rows=rows,
         notes=(
             "Target: >= 50,000 rows/s. Peer: stock `feast materialize` (online_write_batch_size "
