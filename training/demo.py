@@ -13,7 +13,6 @@ import sys
 import time
 from typing import Any
 
-import httpx
 import typer
 
 from training.config import export_data_dir_env, paths
@@ -86,6 +85,8 @@ def demo(
 
 
 def _wait_ready(base: str, server: subprocess.Popen[Any], timeout_s: float = 180) -> None:
+    import httpx  # here, not at the top: the CLI imports this module on every start
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -103,6 +104,8 @@ def _wait_ready(base: str, server: subprocess.Popen[Any], timeout_s: float = 180
 
 
 def _show_session(base: str) -> None:
+    import httpx
+
     with httpx.Client(base_url=base, timeout=10) as client:
         user = client.get("/users/sample", params={"n": 1}).json()[0]["user_id"]
         session = f"demo-{int(time.time())}"
