@@ -136,12 +136,13 @@ def run(options: Options) -> dict[str, Any]:
         servers: list[ServerProcess] = []
         try:
             env = _env(redis, options.world or root / "world")
-            _prepare_world(options.world is not None, env, root / "cli.log")
+            reused = _prepare_world(options.world is not None, env, root / "cli.log")
             data_dir = Path(env["RECSYS_DATA_DIR"])
             traffic = plan_traffic(
                 data_dir / "exports", sessions=options.sessions, seed=WORLD["seed"]
             )
             results = _run_ours(options, env, root, traffic, servers, redis)
+            results["world_reused"] = reused
             print(f"timing {options.profile_requests:,} requests stage by stage in this process")
             measured = profile(
                 data_dir=data_dir,
@@ -264,8 +265,11 @@ def _env(redis: RedisServer, data_dir: Path) -> dict[str, str]:
     return env
 
 
-def _prepare_world(reuse: bool, env: dict[str, str], log: Path) -> None:
-    """Build the world into RECSYS_DATA_DIR, or reuse the one an earlier --world run built."""
+def _prepare_world(reuse: bool, env: dict[str, str], log: Path) -> bool:
+    """Build the world into RECSYS_DATA_DIR, or reuse the one an earlier --world run built.
+
+    Returns True when an earlier build was reused.
+    """
     data_dir = Path(env["RECSYS_DATA_DIR"])
     marker = data_dir / WORLD_MARKER
     if reuse and marker.exists():
@@ -277,7 +281,7 @@ def _prepare_world(reuse: bool, env: dict[str, str], log: Path) -> None:
             )
         print(f"reusing the world in {data_dir}; materializing it into this run's Redis")
         _cli(["materialize"], env, log)
-        return
+        return True
     if data_dir.exists() and any(data_dir.iterdir()):
         raise BenchError(
             f"--world {data_dir}: the folder is not empty and holds no {WORLD_MARKER}; "
@@ -298,6 +302,7 @@ def _prepare_world(reuse: bool, env: dict[str, str], log: Path) -> None:
     ):
         _cli(step, env, log)
     marker.write_text(json.dumps(WORLD))
+    return False
 
 
 def _cli(args: list[str], env: dict[str, str], log: Path) -> None:
@@ -592,7 +597,7 @@ def notes(results: dict[str, Any], options: Options) -> str:
         f"{WORLD['max_test_queries']}, batch-score"
         + (
             f"; built by an earlier run in --world {options.world} and reused."
-            if options.world
+            if results.get("world_reused")
             else "; built fresh by this run."
         ),
     ]
