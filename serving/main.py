@@ -21,6 +21,7 @@ from serving.metrics import REQUEST_SECONDS
 from serving.routes import events, health, page, recommendations
 from serving.settings import Settings, get_settings
 from serving.state import ServingState, create_state, watch
+from training import silence_feast_warnings
 from training.config import feast_connection_string, feature_repo_dir
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ def open_store(settings: Settings) -> Any:
         feast_connection_string(settings.redis_url)
         + f",socket_timeout={timeout},socket_connect_timeout={timeout}"
     )
+    silence_feast_warnings()  # importing Feast overrode the filter
     return FeatureStore(repo_path=str(feature_repo_dir()))
 
 

@@ -6,7 +6,16 @@ The sub-package `training.core` holds the logic the online server shares with tr
 
 import warnings
 
-# Feast's DuckDB offline store (through ibis) calls a DuckDB method deprecated in 1.5. The
-# warning says nothing a user can act on and repeats in every process that reads a training
-# set (scoring workers too), so it is silenced here, where every such process starts.
-warnings.filterwarnings("ignore", message=".*fetch_arrow_table", category=DeprecationWarning)
+
+def silence_feast_warnings() -> None:
+    """Hide the DuckDB deprecation Feast's offline store triggers (through ibis).
+
+    It says nothing a user can act on and repeats in every process that reads a training set.
+    Called here, where every process starts, and again after Feast is imported: importing
+    Feast runs `warnings.simplefilter("once", DeprecationWarning)`, which takes precedence
+    over filters installed before it.
+    """
+    warnings.filterwarnings("ignore", message=".*fetch_arrow_table", category=DeprecationWarning)
+
+
+silence_feast_warnings()

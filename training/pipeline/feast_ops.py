@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from training import silence_feast_warnings
 from training.config import export_data_dir_env, feature_repo_dir
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ def feature_store(*, connect_redis: bool = True) -> FeatureStore:
     (export_data_dir_env() / "feast").mkdir(parents=True, exist_ok=True)
     if connect_redis:
         ensure_redis()  # says so when it has to start a Redis of its own
+    silence_feast_warnings()  # importing Feast overrode the filter
     return FeatureStore(repo_path=str(feature_repo_dir()))
 
 
