@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import redis
 
+from training import silence_feast_warnings
 from training.config import feast_connection_string
 from training.pipeline.materialize import materialize
 from training.redis_runtime import start_redis
@@ -107,6 +108,7 @@ def _throwaway_store(root: Path, redis_url: str, source: Path, features: int) ->
         materialization={"online_write_batch_size": 10_000},  # as feature_repo/ sets it
         repo_path=root,
     )
+    silence_feast_warnings()  # importing Feast overrode the filter
     store = FeatureStore(config=config)
     entity = Entity(name="entity", join_keys=["entity_id"], value_type=ValueType.STRING)
     view = FeatureView(
