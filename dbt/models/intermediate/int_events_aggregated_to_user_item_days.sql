@@ -9,7 +9,9 @@ with fct_events as (
 
 ),
 
-aggregated as (
+-- materialized: DuckDB plans the window in `final` as an aggregate joined back to this
+-- CTE and would otherwise compute the aggregation twice (a second scan of fct_events).
+aggregated as materialized (
 
     select
         user_id,
