@@ -1,7 +1,8 @@
 """Answer one recommendation request: model path first, in-memory fallbacks when it cannot run.
 
-The model path reads the user and session rows from Redis (Feast), generates candidates and
-features with `training.core` and ranks them. Fallbacks, marked `degraded` with a reason:
+The model path reads the user and session rows from Redis (Feast), generates candidates (the
+user's batch recommendations always among them) and features with `training.core` and ranks
+them. Fallbacks, marked `degraded` with a reason:
 batch recommendations (from Redis, else the in-memory copy) and then popularity. Nothing in
 here raises for an operational fault: a request always gets an answer.
 """
@@ -143,6 +144,7 @@ def answer(state: ServingState, query: Query) -> Answer:
             config=CandidateConfig(n=state.settings.candidates),
             exclude=_exclusions(catalog, query, session),
             categories=categories,
+            include=_batch_items(catalog, row.batch),
         )
     except Exception as exc:  # a bug in the model path must still leave the user an answer
         log.exception("ranking failed for user %s", query.user_id)
@@ -173,6 +175,14 @@ def answer(state: ServingState, query: Query) -> Answer:
         ranked.candidates,
         timings,
     )
+
+
+def _batch_items(catalog: Catalog, batch: BatchList | None) -> np.ndarray | None:
+    """The user's batch recommendations as catalog indices: a candidate source (see generate)."""
+    if not batch:
+        return None
+    items = catalog.indices_of(batch[0])
+    return items[items >= 0]
 
 
 def _fallback(

@@ -110,6 +110,7 @@ def generate(
     n: int | None = None,
     exclude: np.ndarray | None = None,
     categories: np.ndarray | None = None,
+    include: np.ndarray | None = None,
 ) -> Candidates:
     """Return up to `n` (default config.n) candidates for one user and session.
 
@@ -122,6 +123,11 @@ def generate(
         exclude: Item indices that must not be returned.
         categories: When given, only items of these category codes are returned (their
             popular items join the pool so the answer is not empty).
+        include: Items that join the pool even below the cut (the server passes the user's
+            batch recommendations), subject to the same filters. They take no part in the
+            fusion: their prescore and relational scores come from the generators above (0
+            where none found them), so every feature keeps the meaning it has in training,
+            which has no such list.
     """
     n = n or config.n
     context = build_context(session, user, limit=config.context_items)
@@ -167,7 +173,13 @@ def generate(
     pool, prescore = pool[allowed], prescore[allowed]
     if len(pool) > n:
         keep = np.argpartition(-prescore, n - 1)[:n]
+        if include is not None and len(include):
+            forced = np.isin(pool, include)
+            forced[keep] = False
+            keep = np.concatenate([keep, np.flatnonzero(forced)])
         pool, prescore = pool[keep], prescore[keep]
+    if include is not None and len(include):
+        pool, prescore = _add_unfound(catalog, pool, prescore, include, exclude, categories)
     order = np.lexsort((pool, -prescore))
     pool, prescore = pool[order], prescore[order]
 
@@ -185,6 +197,29 @@ def generate(
         seq_last_rank=seq_last_rank,
         sknn=_lookup(sknn_items, sknn_values, pool),
         context=context,
+    )
+
+
+def _add_unfound(
+    catalog: Catalog,
+    pool: np.ndarray,
+    prescore: np.ndarray,
+    include: np.ndarray,
+    exclude: np.ndarray | None,
+    categories: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Append the `include` items no generator found, with prescore 0, under the same filters."""
+    extra = np.unique(include[(include >= 0) & (include < catalog.size)])
+    extra = extra[~np.isin(extra, pool) & catalog.known[extra]]
+    if exclude is not None and len(exclude):
+        extra = extra[~np.isin(extra, exclude)]
+    if categories is not None:
+        extra = extra[np.isin(catalog.category_codes[extra], categories)]
+    if len(extra) == 0:
+        return pool, prescore
+    return (
+        np.concatenate([pool, extra.astype(pool.dtype)]),
+        np.concatenate([prescore, np.zeros(len(extra), prescore.dtype)]),
     )
 
 

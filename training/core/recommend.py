@@ -48,6 +48,7 @@ def recommend(
     config: CandidateConfig = CandidateConfig(),
     exclude: np.ndarray | None = None,
     categories: np.ndarray | None = None,
+    include: np.ndarray | None = None,
 ) -> Ranked:
     """Generate candidates, build their features and return the k best by the ranker.
 
@@ -62,8 +63,17 @@ def recommend(
         config: Candidate generation settings.
         exclude: Item indices never to return (already seen, explicitly excluded).
         categories: Restrict to these category codes.
+        include: Items that join the candidates even below the cut (see `generate`).
     """
-    cands = generate(catalog, session, user, config=config, exclude=exclude, categories=categories)
+    cands = generate(
+        catalog,
+        session,
+        user,
+        config=config,
+        exclude=exclude,
+        categories=categories,
+        include=include,
+    )
     if len(cands) == 0:
         empty = np.zeros(0, np.int32)
         return Ranked(empty, np.zeros(0), np.zeros((0, len(scorer.columns)), np.float32), 0)

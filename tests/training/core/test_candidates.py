@@ -72,3 +72,40 @@ def test_generation_is_deterministic() -> None:
     second = generate(catalog, session, NO_USER)
     assert np.array_equal(first.items, second.items)
     assert np.array_equal(first.prescore, second.prescore)
+
+
+def test_included_items_join_below_the_cut_with_their_own_scores() -> None:
+    catalog = tiny_catalog()
+    session = session_of(catalog, ["a"])
+    full = generate(catalog, session, NO_USER)
+    capped = generate(catalog, session, NO_USER, config=CandidateConfig(n=3))
+    below = [i for i in full.items if i not in capped.items][-1]  # the weakest one cut off
+    forced = generate(
+        catalog, session, NO_USER, config=CandidateConfig(n=3), include=np.array([below])
+    )
+    assert len(forced) == 4 and set(capped.items) < set(forced.items)
+    # its numbers are the ones the generators gave it, not a boost from being included
+    at_full, at_forced = list(full.items).index(below), list(forced.items).index(below)
+    assert forced.prescore[at_forced] == full.prescore[at_full]
+    assert forced.covis_sum[at_forced] == full.covis_sum[at_full]
+
+
+def test_included_items_no_generator_found_get_zero_scores_and_the_same_filters() -> None:
+    catalog = tiny_catalog()
+    only_neighbours = CandidateConfig(popular_items=0, trending_items=0, category_items=0)
+    session = session_of(catalog, ["b"])
+    plain = generate(catalog, session, NO_USER, config=only_neighbours)
+    assert "f" not in _ids(catalog, plain)
+    include = catalog.indices_of(["f", "z", "c"])  # z: unseen before the snapshot
+    forced = generate(
+        catalog,
+        session,
+        NO_USER,
+        config=only_neighbours,
+        include=include,
+        exclude=catalog.indices_of(["c"]),
+    )
+    ids = _ids(catalog, forced)
+    assert "f" in ids and "z" not in ids and "c" not in ids
+    f = ids.index("f")
+    assert forced.prescore[f] == 0 and forced.covis_sum[f] == 0 and forced.sknn[f] == 0
