@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 
 from tests.world import World, build_world
+from training import import_with_gc_paused
 from training.redis_runtime import RedisServer, export_redis_env, start_redis
+
+# Their first imports are long: done here, before any test's garbage exists, and never again
+# inside a test (see import_with_gc_paused).
+for _library in ("dbt.cli.main", "feast", "lightgbm"):
+    import_with_gc_paused(_library)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MOVIELENS_DIR = SHARED_DATA / "movielens-small"

@@ -4,7 +4,10 @@ The sub-package `training.core` holds the logic the online server shares with tr
 (session state, candidate generation, feature vectors); `serving` imports it from there.
 """
 
+import gc
+import importlib
 import warnings
+from types import ModuleType
 
 
 def silence_feast_warnings() -> None:
@@ -19,3 +22,20 @@ def silence_feast_warnings() -> None:
 
 
 silence_feast_warnings()
+
+
+def import_with_gc_paused(name: str) -> ModuleType:
+    """Import a module with the garbage collector paused.
+
+    On CPython 3.11 an import fails with KeyError(<thread id>) when a finalizer run by the
+    collector imports a module in the middle of it (python/cpython#87712, fixed in 3.12).
+    The first imports of dbt, Feast and LightGBM are long and allocate a lot, so they met that
+    now and then in the test suite; with the collector paused no finalizer runs inside them.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return importlib.import_module(name)
+    finally:
+        if was_enabled:
+            gc.enable()

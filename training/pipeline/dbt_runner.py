@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from training import import_with_gc_paused
 from training.config import dbt_project_dir, export_data_dir_env, paths
 
 # Marts counted in the summary, in the order the table lists them.
@@ -195,8 +196,7 @@ def _target_path() -> Path:
 
 def _invoke(*command: str, select: str | None, vars: dict[str, Any] | None, quiet: bool) -> Any:
     """Run one dbt command in this process; raise DbtBuildError unless it fully succeeded."""
-    from dbt.cli.main import dbtRunner
-
+    runner_class = import_with_gc_paused("dbt.cli.main").dbtRunner
     project = dbt_project_dir()
     args = [
         *command,
@@ -219,7 +219,7 @@ def _invoke(*command: str, select: str | None, vars: dict[str, Any] | None, quie
     if vars:
         args += ["--vars", json.dumps(vars)]
     try:
-        outcome = dbtRunner().invoke(args)
+        outcome = runner_class().invoke(args)
     finally:
         _release_warehouse()
     if not outcome.success:
