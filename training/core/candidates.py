@@ -165,6 +165,8 @@ def generate(
     sources.append((popular, None))
 
     pool, prescore = _fuse(sources, k=config.rrf_k)
+    if include is not None and len(include):
+        pool, prescore = _with_unfound(pool, prescore, include, catalog.size)
     allowed = catalog.known[pool] | np.isin(pool, session_items)
     if exclude is not None and len(exclude):
         allowed &= ~np.isin(pool, exclude)
@@ -178,8 +180,6 @@ def generate(
             forced[keep] = False
             keep = np.concatenate([keep, np.flatnonzero(forced)])
         pool, prescore = pool[keep], prescore[keep]
-    if include is not None and len(include):
-        pool, prescore = _add_unfound(catalog, pool, prescore, include, exclude, categories)
     order = np.lexsort((pool, -prescore))
     pool, prescore = pool[order], prescore[order]
 
@@ -200,23 +200,12 @@ def generate(
     )
 
 
-def _add_unfound(
-    catalog: Catalog,
-    pool: np.ndarray,
-    prescore: np.ndarray,
-    include: np.ndarray,
-    exclude: np.ndarray | None,
-    categories: np.ndarray | None,
+def _with_unfound(
+    pool: np.ndarray, prescore: np.ndarray, include: np.ndarray, size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Append the `include` items no generator found, with prescore 0, under the same filters."""
-    extra = np.unique(include[(include >= 0) & (include < catalog.size)])
-    extra = extra[~np.isin(extra, pool) & catalog.known[extra]]
-    if exclude is not None and len(exclude):
-        extra = extra[~np.isin(extra, exclude)]
-    if categories is not None:
-        extra = extra[np.isin(catalog.category_codes[extra], categories)]
-    if len(extra) == 0:
-        return pool, prescore
+    """Append the `include` items no generator found to the fused pool, with prescore 0."""
+    extra = np.unique(include[(include >= 0) & (include < size)])
+    extra = extra[~np.isin(extra, pool)]
     return (
         np.concatenate([pool, extra.astype(pool.dtype)]),
         np.concatenate([prescore, np.zeros(len(extra), prescore.dtype)]),
