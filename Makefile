@@ -33,9 +33,10 @@ $(UV):
 
 $(STAMP): $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
+	@$(BIN)/python -m training.core.warm
 	@touch $@
 
-setup: $(STAMP) ## Create .venv and install the locked dependencies (uv, seconds)
+setup: $(STAMP) ## Create .venv, install the locked dependencies (uv) and compile the kernels
 
 redis: setup ## Use Redis at REDIS_URL if it answers, else start our own (loopback, no persistence)
 	@$(RECSYS) redis up

@@ -249,7 +249,7 @@ def _fallback(
 
 def _arrays(session: SessionState | None, catalog: Catalog) -> SessionArrays:
     if session is None:
-        return SessionArrays(np.zeros(0, np.int32), np.zeros(0, np.int8), np.zeros(0))
+        return SessionArrays.empty()
     return session_arrays(session, catalog._index)
 
 

@@ -26,6 +26,7 @@ from training.core.catalog import Catalog
 from training.core.loading import MissingExportError, load_catalog
 from training.core.ranker import load_ranker
 from training.core.recommend import Scorer
+from training.core.warm import warm
 from training.features import ITEM_VIEW, USER_VIEW, RankerInputs, ranker_inputs
 
 if TYPE_CHECKING:
@@ -147,6 +148,8 @@ def create_state(settings: Settings, store: FeatureStore) -> ServingState:
     state = ServingState(settings=settings, store=store, inputs=inputs, online=online)
     state.reload_catalog()
     state.reload_model()
+    # compile / load the numba kernels now rather than in the first request (about 1 s)
+    log.info("numba kernels ready in %.1f s", warm())
     return state
 
 

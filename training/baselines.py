@@ -32,7 +32,7 @@ def popularity(catalog: Catalog, session: SessionArrays, k: int) -> np.ndarray:
 def covisitation(catalog: Catalog, session: SessionArrays, k: int) -> np.ndarray:
     """Items co-visited with the session's recent items, weighted by recency in the session."""
     context = build_context(session, _NO_USER, limit=_CONFIG.context_items)
-    items, scores = neighbour_scores(catalog.covis, context)
+    items, scores = neighbour_scores(catalog, catalog.covis, context)
     return _top(items, scores, k)
 
 

@@ -25,15 +25,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from numba import njit
 
-from training.core.candidates import CandidateConfig, UserContext, generate
+from training.core.candidates import CandidateConfig, generate
 from training.core.catalog import Catalog
 from training.core.recommend import Scorer
 from training.core.session import SessionArrays, session_features
 from training.core.users import average_price, user_context
 from training.core.vectors import assemble
 
-EMPTY_SESSION = SessionArrays(np.zeros(0, np.int32), np.zeros(0, np.int8), np.zeros(0))
+EMPTY_SESSION = SessionArrays.empty()
 
 
 @dataclass(frozen=True)
@@ -63,12 +64,14 @@ def active_users(exports: Path, *, as_of: datetime, active_days: int) -> pd.Data
         ).fetch_df()
 
 
-# Worker-process globals: set before the pool forks, read by _score_chunk in the children.
+# Worker-process globals: set before the pool forks, read by _score_chunk in the children
+# (the rows too: a child reads its slice of them instead of receiving it pickled).
 _CATALOG: Catalog | None = None
 _SCORER: Scorer | None = None
 _CONFIG = CandidateConfig()
 _K = 20
 _NOW_S = 0.0
+_ROWS: list[dict[str, Any]] = []
 
 
 def score_users(
@@ -83,66 +86,97 @@ def score_users(
     progress: Any = None,
 ) -> Iterator[tuple[list[str], np.ndarray, np.ndarray]]:
     """Yield (user ids, item index matrix [users, k], score matrix) chunk by chunk."""
-    global _CATALOG, _SCORER, _CONFIG, _K, _NOW_S
+    global _CATALOG, _SCORER, _CONFIG, _K, _NOW_S, _ROWS
     _CATALOG, _SCORER, _K = catalog, scorer, k
     _CONFIG = CandidateConfig(n=candidates)
     _NOW_S = catalog.as_of.timestamp()
-    records: list[dict[str, Any]] = users.to_dict("records")  # type: ignore[assignment]
-    chunks = [records[i : i + chunk] for i in range(0, len(records), chunk)]
-    if workers <= 1 or len(chunks) <= 1:
-        for part in chunks:
-            result = _score_chunk(part)
+    _ROWS = users.to_dict("records")  # type: ignore[assignment]
+    spans = [(i, min(i + chunk, len(_ROWS))) for i in range(0, len(_ROWS), chunk)]
+    if workers <= 1 or len(spans) <= 1:
+        for span in spans:
+            yield _score_span(span)
             if progress:
-                progress(len(part))
-            yield result
+                progress(span[1] - span[0])
         return
+    _score_span((0, 1))  # compile (or load) the kernels once, before the children fork
     context = multiprocessing.get_context("fork")
     with context.Pool(workers) as pool:
-        for part, result in zip(chunks, pool.imap(_score_chunk, chunks), strict=True):
+        for span, result in zip(spans, pool.imap(_score_span, spans), strict=True):
             if progress:
-                progress(len(part))
+                progress(span[1] - span[0])
             yield result
+
+
+def _score_span(span: tuple[int, int]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    return _score_chunk(_ROWS[span[0] : span[1]])
 
 
 def _score_chunk(rows: list[dict[str, Any]]) -> tuple[list[str], np.ndarray, np.ndarray]:
     catalog, scorer = _CATALOG, _SCORER
     assert catalog is not None and scorer is not None
     session_row = session_features(EMPTY_SESSION)
-    blocks, owners, cand_items = [], [], []
-    for position, row in enumerate(rows):
-        user: UserContext = user_context(row, catalog, scorer.layout.user_features)
-        cands = generate(catalog, EMPTY_SESSION, user, config=_CONFIG)
-        X = assemble(
+    users = [user_context(row, catalog, scorer.layout.user_features) for row in rows]
+    cands = [generate(catalog, EMPTY_SESSION, user, config=_CONFIG) for user in users]
+    offsets = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum([len(c) for c in cands], out=offsets[1:])
+    # float64 is what the compiled model reads: filling it here spares it a converted copy
+    X = np.empty((int(offsets[-1]), len(scorer.columns)), np.float64)
+    reorder = not scorer.in_layout_order
+    for row, user, user_cands, lo, hi in zip(
+        rows, users, cands, offsets[:-1], offsets[1:], strict=True
+    ):
+        block = assemble(
             scorer.layout,
             catalog,
-            cands,
-            item_rows=catalog.item_features[cands.items],
+            user_cands,
+            item_rows=catalog.item_features[user_cands.items],
             user=user,
             session=EMPTY_SESSION,
             session_row=session_row,
             now_s=_NOW_S,
             user_avg_price=average_price(row),
         )
-        blocks.append(X[:, scorer.columns])
-        owners.append(np.full(len(cands), position, np.int32))
-        cand_items.append(cands.items)
+        X[lo:hi] = block[:, scorer.columns] if reorder else block
     ids = [str(r["user_id"]) for r in rows]
-    top_items = np.full((len(rows), _K), -1, np.int32)
-    top_scores = np.full((len(rows), _K), np.nan)
-    if not blocks:
-        return ids, top_items, top_scores
-    scores = scorer.ranker.score(np.concatenate(blocks))  # one model call for the whole chunk
-    owner = np.concatenate(owners)
-    items = np.concatenate(cand_items)
-    order = np.lexsort((items, -scores, owner))  # by user, best first, ties by item
-    owner, items, scores = owner[order], items[order], scores[order]
-    starts = np.searchsorted(owner, np.arange(len(rows)))
-    ends = np.searchsorted(owner, np.arange(len(rows)), side="right")
-    for position, (lo, hi) in enumerate(zip(starts, ends, strict=True)):
-        take = min(_K, hi - lo)
-        top_items[position, :take] = items[lo : lo + take]
-        top_scores[position, :take] = scores[lo : lo + take]
+    if len(X) == 0:
+        return ids, np.full((len(rows), _K), -1, np.int32), np.full((len(rows), _K), np.nan)
+    scores = scorer.ranker.score(X)  # one model call for the whole chunk
+    items = np.concatenate([c.items for c in cands])
+    top_items, top_scores = best_per_user(scores, items, offsets, _K)
     return ids, top_items, top_scores
+
+
+@njit(cache=True)
+def best_per_user(
+    scores: np.ndarray, items: np.ndarray, offsets: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k best (score desc, ties by item asc) of each user's slice [offsets[u], offsets[u+1]).
+
+    Returns (items [users, k] with -1 padding, scores [users, k] with nan padding).
+    """
+    n_users = len(offsets) - 1
+    top_items = np.full((n_users, k), -1, np.int32)
+    top_scores = np.full((n_users, k), np.nan)
+    for u in range(n_users):
+        best_items, best_scores = top_items[u], top_scores[u]
+        kept = 0
+        for i in range(offsets[u], offsets[u + 1]):
+            score, item = scores[i], items[i]
+            if kept == k and not _before(score, item, best_scores[k - 1], best_items[k - 1]):
+                continue
+            if kept < k:
+                kept += 1
+            at = kept - 1
+            while at > 0 and _before(score, item, best_scores[at - 1], best_items[at - 1]):
+                best_scores[at], best_items[at] = best_scores[at - 1], best_items[at - 1]
+                at -= 1
+            best_scores[at], best_items[at] = score, item
+    return top_items, top_scores
+
+
+@njit(cache=True)
+def _before(score: float, item: int, other_score: float, other_item: int) -> bool:
+    return score > other_score or (score == other_score and item < other_item)
 
 
 def write_results(
@@ -161,12 +195,15 @@ def write_results(
     users = rows = 0
     with pq.ParquetWriter(tmp, schema) as writer:
         for ids, top_items, top_scores in chunks:
-            item_lists, score_lists = [], []
-            for r in range(len(ids)):
-                valid = top_items[r] >= 0
-                item_lists.append(catalog.item_ids[top_items[r][valid]].tolist())
-                score_lists.append(np.round(top_scores[r][valid], 6).tolist())
-                rows += int(valid.sum())
+            valid = top_items >= 0  # each row's valid entries come first, padding after
+            offsets = pa.array(np.concatenate([[0], np.cumsum(valid.sum(axis=1))]), pa.int32())
+            item_lists = pa.ListArray.from_arrays(
+                offsets, pa.array(catalog.item_ids[top_items[valid]], pa.string())
+            )
+            score_lists = pa.ListArray.from_arrays(
+                offsets, pa.array(np.round(top_scores[valid], 6), pa.float64())
+            )
+            rows += int(valid.sum())
             users += len(ids)
             writer.write_table(
                 pa.table(
@@ -186,12 +223,10 @@ def write_results(
     with duckdb.connect(str(warehouse)) as con:
         con.execute(
             "create or replace table batch_recommendations as "
-            "select user_id, cast(r.rank as integer) as rank, r.item_id, r.score, model_version, "
+            "select user_id, cast(generate_subscripts(item_ids, 1) as integer) as rank, "
+            "unnest(item_ids) as item_id, unnest(scores) as score, model_version, "
             "event_timestamp as scored_at "
-            "from read_parquet(?) as b, "
-            "unnest(list_transform(range(len(item_ids)), i -> {'rank': i + 1, "
-            "'item_id': item_ids[i + 1], 'score': scores[i + 1]})) as t(r) "
-            "order by user_id, rank",
+            "from read_parquet(?) order by user_id, rank",
             [str(parquet_path)],
         )
     return users, rows

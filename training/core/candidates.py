@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.core.catalog import NO_CATEGORY, Catalog, Csr
+from training.core import generators
+from training.core.catalog import Catalog, Csr
 from training.core.session import SessionArrays
 
 
@@ -88,17 +89,36 @@ class Candidates:
 
 def build_context(session: SessionArrays, user: UserContext, *, limit: int) -> Context:
     """Pick the context items: the session's recent distinct items, else the user's history."""
+    return _context(recent_first(session), user, limit)
+
+
+def _context(recent: np.ndarray, user: UserContext, limit: int) -> Context:
+    from_history = len(recent) == 0
+    items = np.asarray((user.recent_items if from_history else recent)[:limit], np.int32)
+    # 1 / (1 + position); positive, which the compiled generators rely on
+    weights = (
+        _RECENCY[: len(items)]
+        if len(items) <= len(_RECENCY)
+        else (1.0 / (1.0 + np.arange(len(items)))).astype(np.float32)
+    )
+    return Context(items, weights, from_history)
+
+
+# Shared, never written. (Not marked read-only: numba compiles read-only arrays separately.)
+_RECENCY = (1.0 / (1.0 + np.arange(64))).astype(np.float32)
+_EMPTY = np.zeros(0, np.int32)
+
+
+def recent_first(session: SessionArrays) -> np.ndarray:
+    """The session's distinct catalog items, most recent occurrence first."""
+    if len(session.items) == 0:
+        return _EMPTY
     known = session.items[session.items >= 0]
-    if len(known):
-        # most recent occurrence of each item decides its recency
-        reversed_items = known[::-1]
-        _, first = np.unique(reversed_items, return_index=True)
-        order = np.sort(first)[:limit]
-        items = reversed_items[order]
-        return Context(items, (1.0 / (1.0 + np.arange(len(items)))).astype(np.float32), False)
-    items = user.recent_items[:limit]
-    weights = (1.0 / (1.0 + np.arange(len(items)))).astype(np.float32)
-    return Context(items.astype(np.int32), weights, True)
+    if len(known) == 0:
+        return _EMPTY
+    reversed_items = known[::-1]
+    _, first = np.unique(reversed_items, return_index=True)
+    return reversed_items[np.sort(first)].astype(np.int32)
 
 
 def generate(
@@ -113,6 +133,14 @@ def generate(
     include: np.ndarray | None = None,
 ) -> Candidates:
     """Return up to `n` (default config.n) candidates for one user and session.
+
+    The generators, in fusion order: co-visitation and sequential neighbours of the context
+    (scores summed over the context items, weighted by recency), session-kNN, the session's
+    own items (most recent first), the user's history, popular items of up to three context
+    categories and the user's top two, trending, popular. Each ranks its items (ties: smaller
+    item index); an item scores sum(1 / (rrf_k + rank)) over the generators that found it,
+    and the best `n` by that score are kept, in score order (ties: smaller item index).
+    Only items known before `catalog.as_of`, or in the session, are returned.
 
     Args:
         catalog: Item-side state as of the moment of the request.
@@ -129,99 +157,72 @@ def generate(
             where none found them), so every feature keeps the meaning it has in training,
             which has no such list.
     """
-    n = n or config.n
-    context = build_context(session, user, limit=config.context_items)
-    covis_items, covis_scores = neighbour_scores(catalog.covis, context)
-    seq_items, seq_scores = neighbour_scores(catalog.seq, context)
-    sknn_items, sknn_values = sknn_scores(catalog, context, config)
-
-    sources: list[tuple[np.ndarray, np.ndarray | None]] = [
-        (covis_items, covis_scores),
-        (seq_items, seq_scores),
-        (sknn_items, sknn_values),
-    ]
-    session_items = session.items[session.items >= 0][::-1]
-    if len(session_items):
-        # the session's own items, most recent first
-        _, first = np.unique(session_items, return_index=True)
-        recent_first = session_items[np.sort(first)]
-        sources.append((recent_first, None))
-    if len(user.recent_items):
-        hist = user.recent_items[: config.user_history_items]
-        sources.append((hist, None))
-    wanted = _context_categories(catalog, context, user)
-    if categories is not None:
-        wanted = np.concatenate([np.asarray(categories, np.int32), wanted])
-        _, first = np.unique(wanted, return_index=True)
-        wanted = wanted[np.sort(first)]
-    for code in wanted:
-        lst = catalog.category_popular.get(int(code))
-        if lst is not None and len(lst):
-            lst = lst[: config.category_items]
-            sources.append((lst, None))
-    trending = catalog.trending[: config.trending_items]
-    sources.append((trending, None))
-    popular = catalog.popular[: config.popular_items]
-    sources.append((popular, None))
-
-    pool, prescore = _fuse(sources, k=config.rrf_k)
-    if include is not None and len(include):
-        pool, prescore = _with_unfound(pool, prescore, include, catalog.size)
-    allowed = catalog.known[pool] | np.isin(pool, session_items)
-    if exclude is not None and len(exclude):
-        allowed &= ~np.isin(pool, exclude)
-    if categories is not None:
-        allowed &= np.isin(catalog.category_codes[pool], categories)
-    pool, prescore = pool[allowed], prescore[allowed]
-    if len(pool) > n:
-        keep = np.argpartition(-prescore, n - 1)[:n]
-        if include is not None and len(include):
-            forced = np.isin(pool, include)
-            forced[keep] = False
-            keep = np.concatenate([keep, np.flatnonzero(forced)])
-        pool, prescore = pool[keep], prescore[keep]
-    order = np.lexsort((pool, -prescore))
-    pool, prescore = pool[order], prescore[order]
-
-    last = context.items[:1]
-    covis_last, covis_last_rank = _row_lookup(catalog.covis, last, pool)
-    seq_last, seq_last_rank = _row_lookup(catalog.seq, last, pool)
+    recent = recent_first(session)
+    context = _context(recent, user, config.context_items)
+    index = catalog.sessions
+    lists = catalog.category_lists
+    out = generators.generate_pool(
+        context.items,
+        context.weights,
+        (catalog.covis.indptr, catalog.covis.indices, catalog.covis.scores),
+        (catalog.seq.indptr, catalog.seq.indices, catalog.seq.scores),
+        (
+            index.item_sessions.indptr,
+            index.item_sessions.indices,
+            index.session_items.indptr,
+            index.session_items.indices,
+            index.session_sizes,
+        ),
+        (lists.indptr, lists.indices),
+        (
+            recent,
+            np.asarray(user.recent_items[: config.user_history_items], np.int32),
+            catalog.trending[: config.trending_items],
+            catalog.popular[: config.popular_items],
+        ),
+        (
+            _EMPTY if exclude is None else np.asarray(exclude, np.int32),
+            _EMPTY if include is None else np.asarray(include, np.int32),
+            _EMPTY if categories is None else np.asarray(categories, np.int32),
+            categories is not None,
+        ),
+        (catalog.known, catalog.category_codes, np.asarray(user.top_categories, np.int32)),
+        (
+            int(n or config.n),
+            float(config.rrf_k),
+            int(config.sknn_sample),
+            int(config.sknn_neighbors),
+            int(config.category_items),
+        ),
+        catalog.item_slot,
+    )
+    items, prescore, covis_sum, covis_last, covis_last_rank, seq_sum, seq_last, seq_rank, sknn = out
     return Candidates(
-        items=pool.astype(np.int32),
-        prescore=prescore.astype(np.float32),
-        covis_sum=_lookup(covis_items, covis_scores, pool),
-        covis_last=covis_last,
-        covis_last_rank=covis_last_rank,
-        seq_sum=_lookup(seq_items, seq_scores, pool),
-        seq_last=seq_last,
-        seq_last_rank=seq_last_rank,
-        sknn=_lookup(sknn_items, sknn_values, pool),
-        context=context,
+        items,
+        prescore,
+        covis_sum,
+        covis_last,
+        covis_last_rank,
+        seq_sum,
+        seq_last,
+        seq_rank,
+        sknn,
+        context,
     )
 
 
-def _with_unfound(
-    pool: np.ndarray, prescore: np.ndarray, include: np.ndarray, size: int
+def neighbour_scores(
+    catalog: Catalog, adjacency: Csr, context: Context
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Append the `include` items no generator found to the fused pool, with prescore 0."""
-    extra = np.unique(include[(include >= 0) & (include < size)])
-    extra = extra[~np.isin(extra, pool)]
-    return (
-        np.concatenate([pool, extra.astype(pool.dtype)]),
-        np.concatenate([prescore, np.zeros(len(extra), prescore.dtype)]),
+    """Return (items ascending, scores): neighbour scores summed over the context, weighted."""
+    return generators.neighbour_scores(
+        adjacency.indptr,
+        adjacency.indices,
+        adjacency.scores,
+        context.items,
+        context.weights,
+        catalog.item_slot,
     )
-
-
-def neighbour_scores(adjacency: Csr, context: Context) -> tuple[np.ndarray, np.ndarray]:
-    """Return (items, scores): neighbour scores summed over the context, recency-weighted."""
-    if len(context.items) == 0:
-        return np.zeros(0, np.int32), np.zeros(0, np.float32)
-    targets, scores, owner = adjacency.gather(context.items)
-    if len(targets) == 0:
-        return targets, scores
-    weighted = scores * context.weights[owner]
-    items, inverse = np.unique(targets, return_inverse=True)
-    return items.astype(np.int32), np.bincount(inverse, weights=weighted).astype(np.float32)
 
 
 def sknn_scores(
@@ -231,100 +232,19 @@ def sknn_scores(
 
     Past sessions sharing items with the context are candidates; the most recent
     `sknn_sample` of them are compared by recency-weighted cosine similarity, and the
-    `sknn_neighbors` most similar vote for their items with that similarity.
+    `sknn_neighbors` most similar (ties: the more recent) vote for their items with that
+    similarity. Returns (items ascending, scores).
     """
     index = catalog.sessions
-    empty = np.zeros(0, np.int32), np.zeros(0, np.float32)
-    if len(context.items) == 0 or index.sessions == 0:
-        return empty
-    sessions, _, owner = index.item_sessions.gather(context.items)
-    if len(sessions) == 0:
-        return empty
-    unique_sessions, inverse = np.unique(sessions, return_inverse=True)
-    overlap = np.bincount(inverse, weights=context.weights[owner])
-    if len(unique_sessions) > config.sknn_sample:
-        # session ids grow with recency: the last ones of the sorted array are the newest
-        unique_sessions = unique_sessions[-config.sknn_sample :]
-        overlap = overlap[-config.sknn_sample :]
-    similarity = overlap / np.sqrt(len(context.items) * index.session_sizes[unique_sessions])
-    if len(similarity) > config.sknn_neighbors:
-        top = np.argpartition(-similarity, config.sknn_neighbors - 1)[: config.sknn_neighbors]
-        unique_sessions, similarity = unique_sessions[top], similarity[top]
-    items, _, owner = index.session_items.gather(unique_sessions)
-    if len(items) == 0:
-        return empty
-    voted, inverse = np.unique(items, return_inverse=True)
-    return voted.astype(np.int32), np.bincount(inverse, weights=similarity[owner]).astype(
-        np.float32
+    return generators.sknn_scores(
+        context.items,
+        context.weights,
+        index.item_sessions.indptr,
+        index.item_sessions.indices,
+        index.session_items.indptr,
+        index.session_items.indices,
+        index.session_sizes,
+        int(config.sknn_sample),
+        int(config.sknn_neighbors),
+        catalog.item_slot,
     )
-
-
-def _context_categories(catalog: Catalog, context: Context, user: UserContext) -> np.ndarray:
-    """Up to three categories of the context (recency-weighted) then the user's top two."""
-    codes = catalog.category_codes[context.items] if len(context.items) else np.zeros(0, np.int32)
-    mask = codes != NO_CATEGORY
-    ranked: list[int] = []
-    if mask.any():
-        cats, inverse = np.unique(codes[mask], return_inverse=True)
-        weight = np.bincount(inverse, weights=context.weights[mask])
-        ranked = [int(c) for c in cats[np.argsort(-weight, kind="stable")][:3]]
-    for code in user.top_categories[:2]:
-        if int(code) != NO_CATEGORY and int(code) not in ranked:
-            ranked.append(int(code))
-    return np.asarray(ranked, np.int32)
-
-
-def _fuse(
-    sources: list[tuple[np.ndarray, np.ndarray | None]], *, k: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Reciprocal-rank fusion: each source ranks its items by score; sum 1 / (k + rank)."""
-    all_items, all_scores = [], []
-    for items, scores in sources:
-        if len(items) == 0:
-            continue
-        if scores is None:  # an already ranked list: first is best
-            ranks = np.arange(1, len(items) + 1, dtype=np.float32)
-        else:
-            order = np.argsort(-scores, kind="stable")
-            ranks = np.empty(len(items), np.float32)
-            ranks[order] = np.arange(1, len(items) + 1, dtype=np.float32)
-        all_items.append(items)
-        all_scores.append(1.0 / (k + ranks))
-    if not all_items:
-        return np.zeros(0, np.int32), np.zeros(0, np.float32)
-    items = np.concatenate(all_items)
-    scores = np.concatenate(all_scores)
-    pool, inverse = np.unique(items, return_inverse=True)
-    return pool.astype(np.int32), np.bincount(inverse, weights=scores).astype(np.float32)
-
-
-def _lookup(items: np.ndarray, scores: np.ndarray, pool: np.ndarray) -> np.ndarray:
-    """Scores of `pool` items within a sorted (items, scores) pair; 0 where absent."""
-    out = np.zeros(len(pool), np.float32)
-    if len(items) == 0:
-        return out
-    pos = np.searchsorted(items, pool)
-    pos = np.minimum(pos, len(items) - 1)
-    hit = items[pos] == pool
-    out[hit] = scores[pos[hit]]
-    return out
-
-
-def _row_lookup(
-    adjacency: Csr, last: np.ndarray, pool: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Score and 1-based rank of each pool item in the last context item's neighbour list."""
-    score = np.zeros(len(pool), np.float32)
-    rank = np.full(len(pool), np.nan, np.float32)
-    if len(last) == 0:
-        return score, rank
-    targets, scores = adjacency.row(int(last[0]))
-    if len(targets) == 0:
-        return score, rank
-    order = np.argsort(targets, kind="stable")
-    sorted_targets = targets[order]
-    pos = np.minimum(np.searchsorted(sorted_targets, pool), len(sorted_targets) - 1)
-    hit = sorted_targets[pos] == pool
-    score[hit] = scores[order[pos[hit]]]
-    rank[hit] = order[pos[hit]] + 1  # rows are stored score-descending
-    return score, rank

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -96,6 +97,27 @@ class Catalog:
     @property
     def size(self) -> int:
         return len(self.item_ids)
+
+    @cached_property
+    def item_slot(self) -> np.ndarray:
+        """Work array of candidate generation (generators.py): all -1 between calls."""
+        return np.full(self.size, -1, np.int32)
+
+    @cached_property
+    def category_lists(self) -> Csr:
+        """category_popular as rows of a Csr indexed by category code."""
+        rows = len(self.category_names)
+        lengths = np.zeros(rows, np.int64)
+        for code, items in self.category_popular.items():
+            if 0 <= code < rows:
+                lengths[code] = len(items)
+        indptr = np.zeros(rows + 1, np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        indices = np.zeros(int(indptr[-1]), np.int32)
+        for code, items in self.category_popular.items():
+            if 0 <= code < rows:
+                indices[indptr[code] : indptr[code + 1]] = items
+        return Csr(indptr, indices, np.ones(len(indices), np.float32))
 
     def index_of(self, item_id: str) -> int:
         return self._index.get(item_id, -1)
@@ -244,7 +266,7 @@ def _neighbor_csr(table: pa.Table, index: pd.Index, ids_col: str, scores_col: st
     flat_scores = (
         pc.list_flatten(table.column(scores_col)).to_numpy(zero_copy_only=False).astype(np.float32)
     )
-    targets = index.get_indexer(flat_ids).astype(np.int32)
+    targets: np.ndarray = index.get_indexer(flat_ids).astype(np.int32)
     row_of = np.repeat(owners, lengths)
     keep = (row_of >= 0) & (targets >= 0)
     row_of, targets, flat_scores = row_of[keep], targets[keep], flat_scores[keep]

@@ -35,6 +35,11 @@ class Scorer:
     def bind(cls, ranker: Ranker, layout: FeatureLayout) -> Scorer:
         return cls(ranker, layout, layout.columns_for(ranker.features))
 
+    @property
+    def in_layout_order(self) -> bool:
+        """True when the model reads every layout column in layout order (no reordering)."""
+        return bool(np.array_equal(self.columns, np.arange(len(self.layout.names))))
+
 
 def recommend(
     scorer: Scorer,

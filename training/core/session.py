@@ -100,6 +100,10 @@ class SessionArrays:
     def __len__(self) -> int:
         return len(self.items)
 
+    @classmethod
+    def empty(cls) -> SessionArrays:
+        return cls(np.zeros(0, np.int32), np.zeros(0, np.int8), np.zeros(0))
+
 
 def session_arrays(state: SessionState, item_index: dict[str, int]) -> SessionArrays:
     """Map a session's item ids onto catalog indices."""

@@ -29,7 +29,7 @@ def user_context(
     """
     if row is None:
         return UserContext.unknown(len(numeric_features))
-    values = np.array([_number(row.get(name)) for name in numeric_features], np.float32)
+    values = _numbers([row.get(name) for name in numeric_features])
     recent = _strings(row.get(RECENT_ITEMS))
     categories = _strings(row.get(TOP_CATEGORIES))
     shares = row.get(TOP_CATEGORY_SHARES)
@@ -55,6 +55,18 @@ def user_context(
 def average_price(row: Mapping[str, Any] | None) -> float:
     """The user's price level, nan when unknown."""
     return _number(row.get(AVG_PRICE)) if row else float("nan")
+
+
+def _numbers(values: list[Any]) -> np.ndarray:
+    """float32 values, nan for None or anything that is not a number."""
+    try:
+        # numpy reads None as nan and numbers (or numeric strings) as themselves
+        fast = np.array(values, np.float64)
+        if fast.shape == (len(values),):
+            return fast.astype(np.float32)
+    except (TypeError, ValueError):
+        pass
+    return np.array([_number(v) for v in values], np.float32)
 
 
 def _number(value: Any) -> float:

@@ -209,7 +209,7 @@ def _varint(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     nonzero = groups != 0
     used = np.where(nonzero.any(axis=1), 10 - np.argmax(nonzero[:, ::-1], axis=1), 1)
     keep = np.arange(10) < used[:, None]
-    groups[:, :-1] |= keep[:, 1:].astype(np.uint8) << 7  # continuation bit: more bytes follow
+    groups[:, :-1] |= keep[:, 1:].astype(np.uint8) << np.uint8(7)  # continuation: more bytes
     return groups, keep
 
 

@@ -1,0 +1,493 @@
+"""The compiled inner loops of candidate generation: neighbours, session-kNN and fusion.
+
+Why compiled (numba): a request walks a few thousand neighbour links and past sessions.
+Written with numpy, every step was a call on a small array and the calls' own overhead was
+most of the cost (about 0.6 ms per request at best on these machines, 1 ms and more in slow
+phases); one compiled pass over the same arrays takes tens of microseconds. candidates.py
+keeps the meaning and the documentation; this module only loops.
+
+Scratch: each call collects items into a small pool through a dense item -> pool slot map
+of the catalog's size (`Catalog.item_slot`), which every kernel returns to its resting state
+(all -1) before it returns. Kernels hold the GIL, so no two threads share it mid-call.
+
+Ties are broken the same way everywhere: by the smaller item index, and among past sessions
+by the more recent one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+NO_CATEGORY = -1  # == catalog.NO_CATEGORY (not imported: keep this module free of pandas)
+
+
+@njit(cache=True)
+def _slot(slot: np.ndarray, pool: np.ndarray, size: int, item: int) -> tuple[int, int]:
+    """Position of `item` in the pool, adding it at the end if new; returns (position, size)."""
+    p = slot[item]
+    if p < 0:
+        p = size
+        slot[item] = p
+        pool[p] = item
+        size += 1
+    return p, size
+
+
+@njit(cache=True)
+def _row_total(indptr: np.ndarray, rows: np.ndarray) -> int:
+    total = 0
+    for r in rows:
+        total += indptr[r + 1] - indptr[r]
+    return total
+
+
+@njit(cache=True)
+def _add_neighbours(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    scores: np.ndarray,
+    context: np.ndarray,
+    weights: np.ndarray,
+    slot: np.ndarray,
+    pool: np.ndarray,
+    size: int,
+    acc: np.ndarray,
+    seen: np.ndarray,
+    members: np.ndarray,
+) -> tuple[int, int]:
+    """acc[item] += score(context item -> item) * weight(context item); returns (size, members)."""
+    found = 0
+    for j in range(len(context)):
+        row = context[j]
+        for q in range(indptr[row], indptr[row + 1]):
+            p, size = _slot(slot, pool, size, indices[q])
+            if not seen[p]:
+                seen[p] = True
+                members[found] = p
+                found += 1
+            acc[p] += np.float64(scores[q] * weights[j])
+    return size, found
+
+
+@njit(cache=True)
+def _sknn_voters(
+    context: np.ndarray,
+    weights: np.ndarray,
+    item_sessions_indptr: np.ndarray,
+    item_sessions: np.ndarray,
+    session_sizes: np.ndarray,
+    sample: int,
+    neighbours: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The past sessions that vote and their similarity to the context (V-SKNN).
+
+    Each item's sessions are stored newest first (larger id = more recent), so the `sample`
+    newest sessions sharing an item with the context come from merging the heads of the
+    context items' lists, without visiting the older ones.
+    """
+    heads = np.empty(len(context), np.int64)
+    ends = np.empty(len(context), np.int64)
+    for j in range(len(context)):
+        heads[j] = item_sessions_indptr[context[j]]
+        ends[j] = item_sessions_indptr[context[j] + 1]
+    sessions: np.ndarray = np.empty(sample, np.int32)
+    overlap: np.ndarray = np.empty(sample, np.float64)
+    found = 0
+    while found < sample:
+        newest = -1
+        for j in range(len(context)):
+            if heads[j] < ends[j] and item_sessions[heads[j]] > newest:
+                newest = item_sessions[heads[j]]
+        if newest < 0:
+            break
+        weight = 0.0
+        for j in range(len(context)):
+            if heads[j] < ends[j] and item_sessions[heads[j]] == newest:
+                weight += weights[j]
+                heads[j] += 1
+        sessions[found] = newest
+        overlap[found] = weight
+        found += 1
+    sessions, overlap = sessions[:found], overlap[:found]
+    similarity: np.ndarray = np.empty(found, np.float64)
+    n_context = np.float32(len(context))
+    for i in range(found):
+        similarity[i] = overlap[i] / np.float64(np.sqrt(n_context * session_sizes[sessions[i]]))
+    if found > neighbours:  # the most similar; ties: the newer (sessions are newest first)
+        top = np.argsort(-similarity, kind="mergesort")[:neighbours]
+        sessions, similarity = sessions[top], similarity[top]
+    return sessions, similarity
+
+
+@njit(cache=True)
+def _add_votes(
+    session_items_indptr: np.ndarray,
+    session_items: np.ndarray,
+    sessions: np.ndarray,
+    similarity: np.ndarray,
+    slot: np.ndarray,
+    pool: np.ndarray,
+    size: int,
+    acc: np.ndarray,
+    seen: np.ndarray,
+    members: np.ndarray,
+) -> tuple[int, int]:
+    """acc[item] += similarity of every voting session that holds it; returns (size, members)."""
+    found = 0
+    for i in range(len(sessions)):
+        s = sessions[i]
+        for q in range(session_items_indptr[s], session_items_indptr[s + 1]):
+            p, size = _slot(slot, pool, size, session_items[q])
+            if not seen[p]:
+                seen[p] = True
+                members[found] = p
+                found += 1
+            acc[p] += similarity[i]
+    return size, found
+
+
+@njit(cache=True)
+def _best_first(items: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """`items` ordered by float32 score descending, then item ascending.
+
+    One sort of int64 keys (score bits above, item below) rather than two argsorts: the bits
+    of a non-negative float32 sort the same way as its value.
+    """
+    bits = scores.astype(np.float32).view(np.int32)
+    keys = np.empty(len(items), np.int64)
+    for i in range(len(items)):
+        keys[i] = (np.int64(0x7FFFFFFF - bits[i]) << 32) | np.int64(items[i])
+    keys.sort()
+    return (keys & 0xFFFFFFFF).astype(np.int32)
+
+
+@njit(cache=True)
+def _release(slot: np.ndarray, pool: np.ndarray, size: int) -> None:
+    for i in range(size):
+        slot[pool[i]] = -1
+
+
+@njit(cache=True)
+def neighbour_scores(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    scores: np.ndarray,
+    context: np.ndarray,
+    weights: np.ndarray,
+    slot: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(items ascending, float32 scores): neighbour scores summed over the weighted context."""
+    cap = _row_total(indptr, context)
+    pool = np.empty(cap, np.int32)
+    acc = np.zeros(cap, np.float64)
+    seen = np.zeros(cap, np.bool_)
+    members = np.empty(cap, np.int64)
+    size, _ = _add_neighbours(
+        indptr, indices, scores, context, weights, slot, pool, 0, acc, seen, members
+    )
+    _release(slot, pool, size)
+    order = np.argsort(pool[:size])
+    return pool[order], acc[order].astype(np.float32)
+
+
+@njit(cache=True)
+def sknn_scores(
+    context: np.ndarray,
+    weights: np.ndarray,
+    item_sessions_indptr: np.ndarray,
+    item_sessions: np.ndarray,
+    session_items_indptr: np.ndarray,
+    session_items: np.ndarray,
+    session_sizes: np.ndarray,
+    sample: int,
+    neighbours: int,
+    slot: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(items ascending, float32 scores): the V-SKNN votes of the most similar past sessions."""
+    sessions, similarity = _sknn_voters(
+        context,
+        weights,
+        item_sessions_indptr,
+        item_sessions,
+        session_sizes,
+        sample,
+        neighbours,
+    )
+    cap = _row_total(session_items_indptr, sessions)
+    pool = np.empty(cap, np.int32)
+    acc = np.zeros(cap, np.float64)
+    seen = np.zeros(cap, np.bool_)
+    members = np.empty(cap, np.int64)
+    size, _ = _add_votes(
+        session_items_indptr,
+        session_items,
+        sessions,
+        similarity,
+        slot,
+        pool,
+        0,
+        acc,
+        seen,
+        members,
+    )
+    _release(slot, pool, size)
+    order = np.argsort(pool[:size])
+    return pool[order], acc[order].astype(np.float32)
+
+
+@njit(cache=True)
+def _append_new(out: np.ndarray, size: int, codes: np.ndarray, limit: int) -> int:
+    """Append up to `limit` of `codes` to out[:size], skipping NO_CATEGORY and repeats."""
+    for code in codes[:limit]:
+        if code == NO_CATEGORY:
+            continue
+        seen = False
+        for i in range(size):
+            if out[i] == code:
+                seen = True
+                break
+        if not seen:
+            out[size] = code
+            size += 1
+    return size
+
+
+@njit(cache=True)
+def _wanted_categories(
+    context: np.ndarray,
+    weights: np.ndarray,
+    category_codes: np.ndarray,
+    user_top: np.ndarray,
+    required: np.ndarray,
+) -> np.ndarray:
+    """Required codes, then the context's top three (recency-weighted), then the user's top two."""
+    cats: np.ndarray = np.empty(len(context), np.int32)
+    cat_weight: np.ndarray = np.zeros(len(context), np.float64)
+    n_cats = 0
+    for j in range(len(context)):
+        code = category_codes[context[j]]
+        if code == NO_CATEGORY:
+            continue
+        at = -1
+        for i in range(n_cats):
+            if cats[i] == code:
+                at = i
+                break
+        if at < 0:
+            at = n_cats
+            cats[at] = code
+            n_cats += 1
+        cat_weight[at] += weights[j]
+    by_code = np.argsort(cats[:n_cats])
+    cats, cat_weight = cats[:n_cats][by_code], cat_weight[:n_cats][by_code]
+    ranked = cats[np.argsort(-cat_weight, kind="mergesort")]
+    wanted = np.empty(len(required) + 5, np.int32)
+    n_wanted = _append_new(wanted, 0, required, len(required))
+    n_wanted = _append_new(wanted, n_wanted, ranked, 3)
+    n_wanted = _append_new(wanted, n_wanted, user_top, 2)
+    return wanted[:n_wanted]
+
+
+@njit(cache=True)
+def _fuse_scored(
+    slot: np.ndarray,
+    pool: np.ndarray,
+    members: np.ndarray,
+    acc: np.ndarray,
+    fused: np.ndarray,
+    k: np.float32,
+) -> None:
+    """Reciprocal-rank fusion of a scored source: fused += 1 / (k + rank by score)."""
+    best = _best_first(pool[members], acc[members])
+    for r in range(len(best)):
+        fused[slot[best[r]]] += np.float32(1.0) / (k + np.float32(r + 1))
+
+
+@njit(cache=True)
+def _fuse_ranked(
+    items: np.ndarray,
+    slot: np.ndarray,
+    pool: np.ndarray,
+    size: int,
+    fused: np.ndarray,
+    k: np.float32,
+) -> int:
+    """Reciprocal-rank fusion of an already ranked list (first is best); returns the pool size."""
+    for r in range(len(items)):
+        p, size = _slot(slot, pool, size, items[r])
+        fused[p] += np.float32(1.0) / (k + np.float32(r + 1))
+    return size
+
+
+@njit(cache=True)
+def _row_lookup(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    scores: np.ndarray,
+    row: int,
+    slot: np.ndarray,
+    final: np.ndarray,
+    score_out: np.ndarray,
+    rank_out: np.ndarray,
+) -> None:
+    """Score and 1-based rank of each kept pool item in `row`'s neighbour list."""
+    for q in range(indptr[row], indptr[row + 1]):
+        p = slot[indices[q]]
+        if p >= 0 and final[p] >= 0 and np.isnan(rank_out[final[p]]):
+            score_out[final[p]] = scores[q]
+            rank_out[final[p]] = q - indptr[row] + 1  # rows are stored score-descending
+
+
+@njit(cache=True)
+def generate_pool(
+    context: np.ndarray,
+    weights: np.ndarray,
+    covis: tuple[np.ndarray, np.ndarray, np.ndarray],
+    seq: tuple[np.ndarray, np.ndarray, np.ndarray],
+    sessions: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    category_lists: tuple[np.ndarray, np.ndarray],
+    lists: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    filters: tuple[np.ndarray, np.ndarray, np.ndarray, bool],
+    items: tuple[np.ndarray, np.ndarray, np.ndarray],
+    sizes: tuple[int, float, int, int, int],
+    slot: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """Fuse every generator's list and cut to `n`; candidates.generate gives the meaning.
+
+    Tuples group the arrays: covis and seq = (indptr, indices, scores); sessions = (item ->
+    session indptr, sessions, session -> item indptr, items, session sizes); category_lists
+    = (indptr, items) by category code; lists = (the session's items most recent first, the
+    user's history, trending, popular); filters = (exclude, include, required categories,
+    only those categories?); items = (known, category codes, the user's top categories);
+    sizes = (n, rrf_k, sknn sample, sknn neighbours, items per category); slot = the
+    catalog's item slot map.
+
+    Returns (items, prescore, covis_sum, covis_last, covis_last_rank, seq_sum, seq_last,
+    seq_last_rank, sknn), best prescore first, ties by item.
+    """
+    c_ptr, c_idx, c_sc = covis
+    s_ptr, s_idx, s_sc = seq
+    is_ptr, is_idx, si_ptr, si_idx, session_sizes = sessions
+    cat_ptr, cat_items = category_lists
+    session_first, history, trending, popular = lists
+    exclude, include, required, only_required = filters
+    known, category_codes, user_top = items
+    n, rrf_k, sknn_sample, sknn_neighbours, per_category = sizes
+    n_categories = len(cat_ptr) - 1
+
+    voters, similarity = _sknn_voters(
+        context, weights, is_ptr, is_idx, session_sizes, sknn_sample, sknn_neighbours
+    )
+    wanted = _wanted_categories(context, weights, category_codes, user_top, required)
+    cap = (
+        _row_total(c_ptr, context)
+        + _row_total(s_ptr, context)
+        + _row_total(si_ptr, voters)
+        + len(session_first)
+        + len(history)
+        + len(wanted) * per_category
+        + len(trending)
+        + len(popular)
+        + len(include)
+    )
+    pool = np.empty(cap, np.int32)
+    covis_acc = np.zeros(cap, np.float64)
+    seq_acc = np.zeros(cap, np.float64)
+    sknn_acc = np.zeros(cap, np.float64)
+    fused = np.zeros(cap, np.float64)
+    members = np.empty(cap, np.int64)
+    k = np.float32(rrf_k)
+
+    seen = np.zeros(cap, np.bool_)
+    size, found = _add_neighbours(
+        c_ptr, c_idx, c_sc, context, weights, slot, pool, 0, covis_acc, seen, members
+    )
+    _fuse_scored(slot, pool, members[:found], covis_acc, fused, k)
+    seen[:] = False
+    size, found = _add_neighbours(
+        s_ptr, s_idx, s_sc, context, weights, slot, pool, size, seq_acc, seen, members
+    )
+    _fuse_scored(slot, pool, members[:found], seq_acc, fused, k)
+    seen[:] = False
+    size, found = _add_votes(
+        si_ptr, si_idx, voters, similarity, slot, pool, size, sknn_acc, seen, members
+    )
+    _fuse_scored(slot, pool, members[:found], sknn_acc, fused, k)
+    size = _fuse_ranked(session_first, slot, pool, size, fused, k)
+    size = _fuse_ranked(history, slot, pool, size, fused, k)
+    for code in wanted:
+        if 0 <= code < n_categories:
+            start = cat_ptr[code]
+            stop = min(cat_ptr[code + 1], start + per_category)
+            size = _fuse_ranked(cat_items[start:stop], slot, pool, size, fused, k)
+    size = _fuse_ranked(trending, slot, pool, size, fused, k)
+    size = _fuse_ranked(popular, slot, pool, size, fused, k)
+    n_catalog = len(known)
+    for item in include:  # they join with prescore 0 when no generator found them
+        if 0 <= item < n_catalog:
+            _, size = _slot(slot, pool, size, item)
+
+    # state: 0 = dropped, 1 = allowed, 2 = allowed and kept even below the cut
+    state = np.zeros(size, np.int8)
+    for i in range(size):
+        state[i] = 1 if known[pool[i]] else 0
+    for item in session_first:
+        state[slot[item]] = 1  # the session's own items are allowed even if new to the catalog
+    for item in exclude:
+        if 0 <= item < n_catalog and slot[item] >= 0:
+            state[slot[item]] = 0
+    if only_required:
+        for i in range(size):
+            inside = False
+            for code in required:
+                if category_codes[pool[i]] == code:
+                    inside = True
+                    break
+            if not inside:
+                state[i] = 0
+    for item in include:
+        if 0 <= item < n_catalog and state[slot[item]] == 1:
+            state[slot[item]] = 2
+
+    allowed = np.flatnonzero(state > 0)
+    order = _best_first(pool[allowed], fused[allowed])
+    final = np.full(size, -1, np.int64)
+    kept = 0
+    for r in range(len(order)):
+        i = slot[order[r]]
+        if r < n or state[i] == 2:
+            final[i] = kept
+            kept += 1
+    out_items = np.empty(kept, np.int32)
+    out_prescore = np.empty(kept, np.float32)
+    covis_sum = np.empty(kept, np.float32)
+    seq_sum = np.empty(kept, np.float32)
+    sknn = np.empty(kept, np.float32)
+    for i in range(size):
+        f = final[i]
+        if f >= 0:
+            out_items[f] = pool[i]
+            out_prescore[f] = np.float32(fused[i])
+            covis_sum[f] = np.float32(covis_acc[i])
+            seq_sum[f] = np.float32(seq_acc[i])
+            sknn[f] = np.float32(sknn_acc[i])
+    covis_last = np.zeros(kept, np.float32)
+    covis_last_rank = np.full(kept, np.nan, np.float32)
+    seq_last = np.zeros(kept, np.float32)
+    seq_last_rank = np.full(kept, np.nan, np.float32)
+    if len(context):
+        _row_lookup(c_ptr, c_idx, c_sc, context[0], slot, final, covis_last, covis_last_rank)
+        _row_lookup(s_ptr, s_idx, s_sc, context[0], slot, final, seq_last, seq_last_rank)
+    _release(slot, pool, size)
+    return (
+        out_items,
+        out_prescore,
+        covis_sum,
+        covis_last,
+        covis_last_rank,
+        seq_sum,
+        seq_last,
+        seq_last_rank,
+        sknn,
+    )
