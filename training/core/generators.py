@@ -8,7 +8,9 @@ keeps the meaning and the documentation; this module only loops.
 
 Scratch: each call collects items into a small pool through a dense item -> pool slot map
 of the catalog's size (`Catalog.item_slot`), which every kernel returns to its resting state
-(all -1) before it returns. Kernels hold the GIL, so no two threads share it mid-call.
+(all -1) before it returns; a slot counts only if the pool holds that item there, so even a
+dirty map cannot make a kernel write outside its pool. Kernels hold the GIL, so no two
+threads share the map mid-call.
 
 Ties are broken the same way everywhere: by the smaller item index, and among past sessions
 by the more recent one.
@@ -23,9 +25,20 @@ NO_CATEGORY = -1  # == catalog.NO_CATEGORY (not imported: keep this module free 
 
 
 @njit(cache=True)
+def _position(slot: np.ndarray, pool: np.ndarray, size: int, item: int) -> int:
+    """Position of `item` in pool[:size], or -1.
+
+    The slot is trusted only when the pool agrees, so a map left dirty (a kernel that never
+    returned) can cost speed but never sends a write outside the pool.
+    """
+    p = slot[item]
+    return p if 0 <= p < size and pool[p] == item else -1
+
+
+@njit(cache=True)
 def _slot(slot: np.ndarray, pool: np.ndarray, size: int, item: int) -> tuple[int, int]:
     """Position of `item` in the pool, adding it at the end if new; returns (position, size)."""
-    p = slot[item]
+    p = _position(slot, pool, size, item)
     if p < 0:
         p = size
         slot[item] = p
@@ -152,7 +165,8 @@ def _best_first(items: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """`items` ordered by float32 score descending, then item ascending.
 
     One sort of int64 keys (score bits above, item below) rather than two argsorts: the bits
-    of a non-negative float32 sort the same way as its value.
+    of a non-negative float32 sort the same way as its value, and every generator's score is
+    non-negative.
     """
     bits = scores.astype(np.float32).view(np.int32)
     keys = np.empty(len(items), np.int64)
@@ -293,6 +307,7 @@ def _wanted_categories(
 def _fuse_scored(
     slot: np.ndarray,
     pool: np.ndarray,
+    size: int,
     members: np.ndarray,
     acc: np.ndarray,
     fused: np.ndarray,
@@ -301,7 +316,7 @@ def _fuse_scored(
     """Reciprocal-rank fusion of a scored source: fused += 1 / (k + rank by score)."""
     best = _best_first(pool[members], acc[members])
     for r in range(len(best)):
-        fused[slot[best[r]]] += np.float32(1.0) / (k + np.float32(r + 1))
+        fused[_position(slot, pool, size, best[r])] += np.float32(1.0) / (k + np.float32(r + 1))
 
 
 @njit(cache=True)
@@ -327,16 +342,33 @@ def _row_lookup(
     scores: np.ndarray,
     row: int,
     slot: np.ndarray,
+    pool: np.ndarray,
     final: np.ndarray,
     score_out: np.ndarray,
     rank_out: np.ndarray,
 ) -> None:
     """Score and 1-based rank of each kept pool item in `row`'s neighbour list."""
     for q in range(indptr[row], indptr[row + 1]):
-        p = slot[indices[q]]
+        p = _position(slot, pool, len(final), indices[q])
         if p >= 0 and final[p] >= 0 and np.isnan(rank_out[final[p]]):
             score_out[final[p]] = scores[q]
             rank_out[final[p]] = q - indptr[row] + 1  # rows are stored score-descending
+
+
+@njit(cache=True)
+def _set_state(
+    state: np.ndarray,
+    slot: np.ndarray,
+    pool: np.ndarray,
+    size: int,
+    item: int,
+    value: int,
+    only_from: int,
+) -> None:
+    """state[item's position] = value, if it is in the pool (and its state is only_from >= 0)."""
+    p = _position(slot, pool, size, item)
+    if p >= 0 and (only_from < 0 or state[p] == only_from):
+        state[p] = value
 
 
 @njit(cache=True)
@@ -403,17 +435,17 @@ def generate_pool(
     size, found = _add_neighbours(
         c_ptr, c_idx, c_sc, context, weights, slot, pool, 0, covis_acc, seen, members
     )
-    _fuse_scored(slot, pool, members[:found], covis_acc, fused, k)
+    _fuse_scored(slot, pool, size, members[:found], covis_acc, fused, k)
     seen[:] = False
     size, found = _add_neighbours(
         s_ptr, s_idx, s_sc, context, weights, slot, pool, size, seq_acc, seen, members
     )
-    _fuse_scored(slot, pool, members[:found], seq_acc, fused, k)
+    _fuse_scored(slot, pool, size, members[:found], seq_acc, fused, k)
     seen[:] = False
     size, found = _add_votes(
         si_ptr, si_idx, voters, similarity, slot, pool, size, sknn_acc, seen, members
     )
-    _fuse_scored(slot, pool, members[:found], sknn_acc, fused, k)
+    _fuse_scored(slot, pool, size, members[:found], sknn_acc, fused, k)
     size = _fuse_ranked(session_first, slot, pool, size, fused, k)
     size = _fuse_ranked(history, slot, pool, size, fused, k)
     for code in wanted:
@@ -432,11 +464,11 @@ def generate_pool(
     state = np.zeros(size, np.int8)
     for i in range(size):
         state[i] = 1 if known[pool[i]] else 0
-    for item in session_first:
-        state[slot[item]] = 1  # the session's own items are allowed even if new to the catalog
+    for item in session_first:  # the session's own items are allowed even if new
+        _set_state(state, slot, pool, size, item, 1, -1)
     for item in exclude:
-        if 0 <= item < n_catalog and slot[item] >= 0:
-            state[slot[item]] = 0
+        if 0 <= item < n_catalog:
+            _set_state(state, slot, pool, size, item, 0, -1)
     if only_required:
         for i in range(size):
             inside = False
@@ -447,15 +479,15 @@ def generate_pool(
             if not inside:
                 state[i] = 0
     for item in include:
-        if 0 <= item < n_catalog and state[slot[item]] == 1:
-            state[slot[item]] = 2
+        if 0 <= item < n_catalog:
+            _set_state(state, slot, pool, size, item, 2, 1)
 
     allowed = np.flatnonzero(state > 0)
     order = _best_first(pool[allowed], fused[allowed])
     final = np.full(size, -1, np.int64)
     kept = 0
     for r in range(len(order)):
-        i = slot[order[r]]
+        i = _position(slot, pool, size, order[r])
         if r < n or state[i] == 2:
             final[i] = kept
             kept += 1
@@ -477,8 +509,8 @@ def generate_pool(
     seq_last = np.zeros(kept, np.float32)
     seq_last_rank = np.full(kept, np.nan, np.float32)
     if len(context):
-        _row_lookup(c_ptr, c_idx, c_sc, context[0], slot, final, covis_last, covis_last_rank)
-        _row_lookup(s_ptr, s_idx, s_sc, context[0], slot, final, seq_last, seq_last_rank)
+        _row_lookup(c_ptr, c_idx, c_sc, context[0], slot, pool, final, covis_last, covis_last_rank)
+        _row_lookup(s_ptr, s_idx, s_sc, context[0], slot, pool, final, seq_last, seq_last_rank)
     _release(slot, pool, size)
     return (
         out_items,

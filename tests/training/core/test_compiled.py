@@ -71,6 +71,19 @@ def test_kernels_leave_the_slot_map_at_rest() -> None:
     assert np.all(catalog.item_slot == -1)
 
 
+def test_a_dirty_slot_map_changes_nothing() -> None:
+    # A kernel that never returned (an allocation failure) would leave the map dirty: slots
+    # are trusted only where the pool agrees, so answers stay right and writes stay in bounds.
+    catalog = tiny_catalog()
+    session = session_of(catalog, ["a", "e"])
+    include = catalog.indices_of(["f", "z"])
+    clean = generate(catalog, session, NO_USER, include=include)
+    catalog.item_slot[:] = np.arange(catalog.size)[::-1]
+    dirty = generate(catalog, session, NO_USER, include=include)
+    for field in ("items", "prescore", "covis_sum", "covis_last_rank", "seq_last", "sknn"):
+        assert np.array_equal(getattr(clean, field), getattr(dirty, field), equal_nan=True)
+
+
 def test_session_knn_prefers_the_newer_of_equally_similar_sessions() -> None:
     # Both past sessions share 'a' with the context and have two items: equally similar.
     catalog = tiny_catalog(sessions=[["a", "e"], ["a", "f"]])  # the second ended later
