@@ -92,19 +92,23 @@ def score_users(
     _NOW_S = catalog.as_of.timestamp()
     _ROWS = users.to_dict("records")  # type: ignore[assignment]
     spans = [(i, min(i + chunk, len(_ROWS))) for i in range(0, len(_ROWS), chunk)]
-    if workers <= 1 or len(spans) <= 1:
-        for span in spans:
-            yield _score_span(span)
-            if progress:
-                progress(span[1] - span[0])
-        return
-    _score_span((0, 1))  # compile (or load) the kernels once, before the children fork
-    context = multiprocessing.get_context("fork")
-    with context.Pool(workers) as pool:
-        for span, result in zip(spans, pool.imap(_score_span, spans), strict=True):
-            if progress:
-                progress(span[1] - span[0])
-            yield result
+    try:
+        if workers <= 1 or len(spans) <= 1:
+            for span in spans:
+                result = _score_span(span)
+                if progress:
+                    progress(span[1] - span[0])
+                yield result
+            return
+        _score_span((0, 1))  # compile (or load) the kernels once, before the children fork
+        context = multiprocessing.get_context("fork")
+        with context.Pool(workers) as pool:
+            for span, result in zip(spans, pool.imap(_score_span, spans), strict=True):
+                if progress:
+                    progress(span[1] - span[0])
+                yield result
+    finally:
+        _ROWS = []
 
 
 def _score_span(span: tuple[int, int]) -> tuple[list[str], np.ndarray, np.ndarray]:
