@@ -39,20 +39,6 @@ class Csr:
         start, stop = self.indptr[r], self.indptr[r + 1]
         return self.indices[start:stop], self.scores[start:stop]
 
-    def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Concatenate the neighbours of `rows`; also return which input row each came from."""
-        starts, stops = self.indptr[rows], self.indptr[rows + 1]
-        lengths = stops - starts
-        total = int(lengths.sum())
-        if total == 0:
-            empty_i = np.zeros(0, np.int64)
-            return np.zeros(0, np.int32), np.zeros(0, np.float32), empty_i
-        owner = np.repeat(np.arange(len(rows)), lengths)
-        # positions = start of each owner's slice + offset within it, without a Python loop
-        offsets = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        positions = np.repeat(starts, lengths) + offsets
-        return self.indices[positions], self.scores[positions], owner
-
 
 @dataclass(frozen=True)
 class SessionIndex:
@@ -61,7 +47,7 @@ class SessionIndex:
     Session ids are dense and ordered by end time, so a larger id is a more recent session.
     """
 
-    session_items: Csr  # session -> items (scores unused)
+    session_items: Csr  # session -> items (scores all 1: each vote counts its similarity)
     item_sessions: Csr  # item -> sessions, most recent first, capped per item
     session_sizes: np.ndarray  # float32 distinct items per session
 

@@ -56,11 +56,11 @@ def _row_total(indptr: np.ndarray, rows: np.ndarray) -> int:
 
 
 @njit(cache=True)
-def _add_neighbours(
+def _add_weighted(
     indptr: np.ndarray,
     indices: np.ndarray,
     scores: np.ndarray,
-    context: np.ndarray,
+    rows: np.ndarray,
     weights: np.ndarray,
     slot: np.ndarray,
     pool: np.ndarray,
@@ -69,10 +69,14 @@ def _add_neighbours(
     seen: np.ndarray,
     members: np.ndarray,
 ) -> tuple[int, int]:
-    """acc[item] += score(context item -> item) * weight(context item); returns (size, members)."""
+    """acc[item] += score(row -> item) * weight(row) over `rows`; returns (size, members).
+
+    Neighbours: rows are the context items, weighted by recency. Session-kNN votes: rows are
+    the voting sessions (every score 1), weighted by similarity.
+    """
     found = 0
-    for j in range(len(context)):
-        row = context[j]
+    for j in range(len(rows)):
+        row = rows[j]
         for q in range(indptr[row], indptr[row + 1]):
             p, size = _slot(slot, pool, size, indices[q])
             if not seen[p]:
@@ -134,33 +138,6 @@ def _sknn_voters(
 
 
 @njit(cache=True)
-def _add_votes(
-    session_items_indptr: np.ndarray,
-    session_items: np.ndarray,
-    sessions: np.ndarray,
-    similarity: np.ndarray,
-    slot: np.ndarray,
-    pool: np.ndarray,
-    size: int,
-    acc: np.ndarray,
-    seen: np.ndarray,
-    members: np.ndarray,
-) -> tuple[int, int]:
-    """acc[item] += similarity of every voting session that holds it; returns (size, members)."""
-    found = 0
-    for i in range(len(sessions)):
-        s = sessions[i]
-        for q in range(session_items_indptr[s], session_items_indptr[s + 1]):
-            p, size = _slot(slot, pool, size, session_items[q])
-            if not seen[p]:
-                seen[p] = True
-                members[found] = p
-                found += 1
-            acc[p] += similarity[i]
-    return size, found
-
-
-@njit(cache=True)
 def _best_first(items: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """`items` ordered by float32 score descending, then item ascending.
 
@@ -183,6 +160,37 @@ def _release(slot: np.ndarray, pool: np.ndarray, size: int) -> None:
 
 
 @njit(cache=True)
+def _summed(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    scores: np.ndarray,
+    rows: np.ndarray,
+    weights: np.ndarray,
+    slot: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(items ascending, float32 sums) of score(row -> item) * weight(row) over `rows`."""
+    cap = _row_total(indptr, rows)
+    pool = np.empty(cap, np.int32)
+    acc = np.zeros(cap, np.float64)
+    size, _ = _add_weighted(
+        indptr,
+        indices,
+        scores,
+        rows,
+        weights,
+        slot,
+        pool,
+        0,
+        acc,
+        np.zeros(cap, np.bool_),
+        np.empty(cap, np.int64),
+    )
+    _release(slot, pool, size)
+    order = np.argsort(pool[:size])
+    return pool[order], acc[order].astype(np.float32)
+
+
+@njit(cache=True)
 def neighbour_scores(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -192,17 +200,7 @@ def neighbour_scores(
     slot: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(items ascending, float32 scores): neighbour scores summed over the weighted context."""
-    cap = _row_total(indptr, context)
-    pool = np.empty(cap, np.int32)
-    acc = np.zeros(cap, np.float64)
-    seen = np.zeros(cap, np.bool_)
-    members = np.empty(cap, np.int64)
-    size, _ = _add_neighbours(
-        indptr, indices, scores, context, weights, slot, pool, 0, acc, seen, members
-    )
-    _release(slot, pool, size)
-    order = np.argsort(pool[:size])
-    return pool[order], acc[order].astype(np.float32)
+    return _summed(indptr, indices, scores, context, weights, slot)
 
 
 @njit(cache=True)
@@ -211,43 +209,21 @@ def sknn_scores(
     weights: np.ndarray,
     item_sessions_indptr: np.ndarray,
     item_sessions: np.ndarray,
-    session_items_indptr: np.ndarray,
-    session_items: np.ndarray,
+    session_items: tuple[np.ndarray, np.ndarray, np.ndarray],
     session_sizes: np.ndarray,
     sample: int,
     neighbours: int,
     slot: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(items ascending, float32 scores): the V-SKNN votes of the most similar past sessions."""
+    """(items ascending, float32 scores): the V-SKNN votes of the most similar past sessions.
+
+    session_items = (indptr, items, scores of 1) of the session -> item Csr.
+    """
     sessions, similarity = _sknn_voters(
-        context,
-        weights,
-        item_sessions_indptr,
-        item_sessions,
-        session_sizes,
-        sample,
-        neighbours,
+        context, weights, item_sessions_indptr, item_sessions, session_sizes, sample, neighbours
     )
-    cap = _row_total(session_items_indptr, sessions)
-    pool = np.empty(cap, np.int32)
-    acc = np.zeros(cap, np.float64)
-    seen = np.zeros(cap, np.bool_)
-    members = np.empty(cap, np.int64)
-    size, _ = _add_votes(
-        session_items_indptr,
-        session_items,
-        sessions,
-        similarity,
-        slot,
-        pool,
-        0,
-        acc,
-        seen,
-        members,
-    )
-    _release(slot, pool, size)
-    order = np.argsort(pool[:size])
-    return pool[order], acc[order].astype(np.float32)
+    indptr, items, ones = session_items
+    return _summed(indptr, items, ones, sessions, similarity, slot)
 
 
 @njit(cache=True)
@@ -377,7 +353,7 @@ def generate_pool(
     weights: np.ndarray,
     covis: tuple[np.ndarray, np.ndarray, np.ndarray],
     seq: tuple[np.ndarray, np.ndarray, np.ndarray],
-    sessions: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    sessions: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     category_lists: tuple[np.ndarray, np.ndarray],
     lists: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     filters: tuple[np.ndarray, np.ndarray, np.ndarray, bool],
@@ -388,19 +364,19 @@ def generate_pool(
     """Fuse every generator's list and cut to `n`; candidates.generate gives the meaning.
 
     Tuples group the arrays: covis and seq = (indptr, indices, scores); sessions = (item ->
-    session indptr, sessions, session -> item indptr, items, session sizes); category_lists
-    = (indptr, items) by category code; lists = (the session's items most recent first, the
-    user's history, trending, popular); filters = (exclude, include, required categories,
-    only those categories?); items = (known, category codes, the user's top categories);
-    sizes = (n, rrf_k, sknn sample, sknn neighbours, items per category); slot = the
-    catalog's item slot map.
+    session indptr, sessions, session -> item indptr, items, scores of 1, session sizes);
+    category_lists = (indptr, items) by category code; lists = (the session's items most
+    recent first, the user's history, trending, popular); filters = (exclude, include,
+    required categories, only those categories?); items = (known, category codes, the user's
+    top categories); sizes = (n, rrf_k, sknn sample, sknn neighbours, items per category);
+    slot = the catalog's item slot map.
 
     Returns (items, prescore, covis_sum, covis_last, covis_last_rank, seq_sum, seq_last,
     seq_last_rank, sknn), best prescore first, ties by item.
     """
     c_ptr, c_idx, c_sc = covis
     s_ptr, s_idx, s_sc = seq
-    is_ptr, is_idx, si_ptr, si_idx, session_sizes = sessions
+    is_ptr, is_idx, si_ptr, si_idx, si_ones, session_sizes = sessions
     cat_ptr, cat_items = category_lists
     session_first, history, trending, popular = lists
     exclude, include, required, only_required = filters
@@ -432,18 +408,18 @@ def generate_pool(
     k = np.float32(rrf_k)
 
     seen = np.zeros(cap, np.bool_)
-    size, found = _add_neighbours(
+    size, found = _add_weighted(
         c_ptr, c_idx, c_sc, context, weights, slot, pool, 0, covis_acc, seen, members
     )
     _fuse_scored(slot, pool, size, members[:found], covis_acc, fused, k)
     seen[:] = False
-    size, found = _add_neighbours(
+    size, found = _add_weighted(
         s_ptr, s_idx, s_sc, context, weights, slot, pool, size, seq_acc, seen, members
     )
     _fuse_scored(slot, pool, size, members[:found], seq_acc, fused, k)
     seen[:] = False
-    size, found = _add_votes(
-        si_ptr, si_idx, voters, similarity, slot, pool, size, sknn_acc, seen, members
+    size, found = _add_weighted(
+        si_ptr, si_idx, si_ones, voters, similarity, slot, pool, size, sknn_acc, seen, members
     )
     _fuse_scored(slot, pool, size, members[:found], sknn_acc, fused, k)
     size = _fuse_ranked(session_first, slot, pool, size, fused, k)
