@@ -97,7 +97,7 @@ def test_serving_scores_match_the_hand_computation(built: Built) -> None:
 
 
 def test_earlier_snapshots_see_only_the_early_session(built: Built) -> None:
-    snapshots = dict(built.rows("select * from feature_snapshots"))
+    snapshots = dict(built.rows("select snapshot_name, snapshot_at from feature_snapshots"))
     for name in ("train", "valid", "test"):
         snapshot_at = snapshots[name]
         assert EARLY_B < snapshot_at < T1

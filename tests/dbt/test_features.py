@@ -134,7 +134,9 @@ def _all_events() -> list[tuple[str, str, datetime]]:
 
 
 def test_item_popularity_uses_only_events_before_each_snapshot(scenario_warehouse: Built) -> None:
-    snapshots = dict(scenario_warehouse.rows("select * from feature_snapshots"))
+    snapshots = dict(
+        scenario_warehouse.rows("select snapshot_name, snapshot_at from feature_snapshots")
+    )
     stored = {
         (row["item_id"], row["snapshot_name"]): row
         for row in scenario_warehouse.dicts("select * from item_popularity")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -23,6 +24,7 @@ from training.core.catalog import Catalog, build_catalog
 from training.core.session import SessionArrays, session_features
 from training.core.users import user_context
 from training.core.vectors import FeatureLayout, assemble
+from training.pipeline.neighbor_lists import neighbor_lists
 
 
 def warm() -> float:
@@ -65,7 +67,36 @@ def warm() -> float:
         best_per_user(X[:, 0].astype(np.float64), cands.items, np.array([0, len(cands)]), 2)
         for baseline in baselines.BASELINES.values():
             baseline(catalog, current, 2)
+    _neighbour_lists()
     return time.perf_counter() - started
+
+
+def _neighbour_lists() -> None:
+    """dbt's item_neighbors kernel, on one pair of two items at two snapshots."""
+    con = duckdb.connect()
+    buckets = ", ".join(
+        f"1.0::double as {direction}_{kind}_bucket_{bucket}"
+        for direction in ("lo_hi", "hi_lo")
+        for kind in ("covis", "seq")
+        for bucket in range(2)
+    )
+    at = "timestamptz '2026-01-01 00:00:00+00'"
+    neighbor_lists(
+        con,
+        pairs=con.sql(
+            f"select 1::integer as lo_item_key, 2::integer as hi_item_key, {at} as first_paired_at,"
+            f" {at} as lo_hi_first_followed_at, null::timestamptz as hi_lo_first_followed_at,"
+            f" {buckets}"
+        ),
+        items=con.sql("select * from (values ('a', 1), ('b', 2)) as t(item_id, item_key)"),
+        snapshots=con.sql(
+            "select * from (values ('train', timestamptz '2026-01-02 00:00:00+00', 0),"
+            " ('serving', timestamptz '2026-01-03 00:00:00+00', 1))"
+            " as t(snapshot_name, snapshot_at, snapshot_index)"
+        ),
+        top_k=2,
+        half_life_days=30.0,
+    )
 
 
 def _two_items() -> Catalog:

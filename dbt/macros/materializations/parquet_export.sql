@@ -23,16 +23,34 @@
 {%- endmacro %}
 
 
-{% macro write_parquet_view(location) %}
-  {%- set existing_relation = load_cached_relation(this) -%}
-  {%- set target_relation = this.incorporate(type='view') -%}
-
+{% macro parquet_pre_hooks() %}
   {{ run_hooks(pre_hooks, inside_transaction=False) }}
   {{ run_hooks(pre_hooks, inside_transaction=True) }}
+{% endmacro %}
 
-  {% call statement('main') -%}
+
+{% macro parquet_write(location) -%}
+  {#- The body of the 'main' statement: SQL's COPY, or a Python model and its writer. -#}
+  {%- if model.language == 'python' -%}
+{{ compiled_code }}
+
+def materialize(df, con):
+    # The model's result (a DuckDB relation or an Arrow table) goes through the same COPY.
+    name = "__recsys_python_model_{{ this.identifier }}"
+    con.register(name, df)
+    try:
+        con.execute("copy (select * from " + name + ") to '{{ location }}' (format parquet)")
+    finally:
+        con.unregister(name)
+  {%- else -%}
     copy ({{ compiled_code }}) to '{{ location }}' (format parquet)
-  {%- endcall %}
+  {%- endif -%}
+{%- endmacro %}
+
+
+{% macro parquet_view(location) %}
+  {%- set existing_relation = load_cached_relation(this) -%}
+  {%- set target_relation = this.incorporate(type='view') -%}
 
   {% if existing_relation is not none and not existing_relation.is_view %}
     {{ drop_relation_if_exists(existing_relation) }}
@@ -49,11 +67,25 @@
 {% endmacro %}
 
 
-{% materialization parquet_export, adapter='duckdb' %}
-  {{ return(write_parquet_view(parquet_location('exports', this.identifier))) }}
+{#-
+  dbt runs a Python model only from a 'main' statement called in the materialization's own
+  body, so both materializations spell out the same three steps.
+-#}
+{% materialization parquet_export, adapter='duckdb', supported_languages=['sql', 'python'] %}
+  {%- set location = parquet_location('exports', this.identifier) -%}
+  {{ parquet_pre_hooks() }}
+  {% call statement('main', language=model.language) -%}
+    {{ parquet_write(location) }}
+  {%- endcall %}
+  {{ return(parquet_view(location)) }}
 {% endmaterialization %}
 
 
-{% materialization parquet_file, adapter='duckdb' %}
-  {{ return(write_parquet_view(parquet_location('warehouse_files', this.identifier))) }}
+{% materialization parquet_file, adapter='duckdb', supported_languages=['sql', 'python'] %}
+  {%- set location = parquet_location('warehouse_files', this.identifier) -%}
+  {{ parquet_pre_hooks() }}
+  {% call statement('main', language=model.language) -%}
+    {{ parquet_write(location) }}
+  {%- endcall %}
+  {{ return(parquet_view(location)) }}
 {% endmaterialization %}

@@ -6,7 +6,7 @@ with data_windows as (
 
 ),
 
-final as (
+snapshots as (
 
     select window_name as snapshot_name, starts_at as snapshot_at
     from data_windows
@@ -15,6 +15,22 @@ final as (
     select 'serving', ends_at
     from data_windows
     where window_name = 'test'
+
+),
+
+final as (
+
+    -- snapshot_index numbers the snapshots in time order, as the bucket columns of
+    -- int_item_pairs_scored do.
+    select
+        snapshot_name,
+        snapshot_at,
+        case snapshot_name
+            {%- for name in snapshot_names() %}
+            when '{{ name }}' then {{ loop.index0 }}
+            {%- endfor %}
+        end as snapshot_index
+    from snapshots
 
 )
 

@@ -11,6 +11,7 @@ from training.core.session import session_features
 from training.core.users import user_context
 from training.core.vectors import FeatureLayout, assemble
 from training.core.warm import warm
+from training.pipeline.neighbor_lists import _top_neighbours
 
 NO_USER = UserContext.unknown(0)
 KERNELS = [
@@ -20,6 +21,7 @@ KERNELS = [
     vectors._fill_cross,
     vectors._fill_batch_columns,
     best_per_user,
+    _top_neighbours,
 ]
 
 

@@ -1,0 +1,21 @@
+"""item_neighbors: each item's top co-visited and sequential neighbours at every snapshot.
+
+A Python model: the ranking of tens of millions of candidate pairs is a compiled pass in
+training/pipeline/neighbor_lists.py, cheaper than the SQL window sort it replaced.
+The pair scores it ranks come from int_item_pairs_scored (SQL); the rules are in
+docs/contracts.md and the model's description in item_neighbors.yml.
+"""
+
+
+def model(dbt, session):
+    dbt.config(materialized="parquet_export")
+    from training.pipeline.neighbor_lists import neighbor_lists
+
+    return neighbor_lists(
+        session,
+        pairs=dbt.ref("int_item_pairs_scored"),
+        items=dbt.ref("int_items_keyed"),
+        snapshots=dbt.ref("feature_snapshots"),
+        top_k=int(dbt.config.get("covis_top_k")),
+        half_life_days=float(dbt.config.get("covis_half_life_days")),
+    )
