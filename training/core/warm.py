@@ -24,7 +24,7 @@ from training.core.catalog import Catalog, build_catalog
 from training.core.session import SessionArrays, session_features
 from training.core.users import user_context
 from training.core.vectors import FeatureLayout, assemble
-from training.pipeline.neighbor_lists import neighbor_lists
+from training.pipeline.neighbor_lists import bucket_columns, neighbor_lists
 
 
 def warm() -> float:
@@ -74,12 +74,7 @@ def warm() -> float:
 def _neighbour_lists() -> None:
     """dbt's item_neighbors kernel, on one pair of two items at two snapshots."""
     con = duckdb.connect()
-    buckets = ", ".join(
-        f"1.0::double as {direction}_{kind}_bucket_{bucket}"
-        for direction in ("lo_hi", "hi_lo")
-        for kind in ("covis", "seq")
-        for bucket in range(2)
-    )
+    buckets = ", ".join(f"1.0::double as {name}" for name in bucket_columns(2))
     at = "timestamptz '2026-01-01 00:00:00+00'"
     neighbor_lists(
         con,

@@ -77,14 +77,9 @@ def neighbor_lists(
     def column(name: str) -> np.ndarray:
         return _owned(table[name].to_numpy())
 
-    weights = np.stack(
-        [
-            column(f"{direction}_{kind}_bucket_{bucket}")
-            for direction in ("lo_hi", "hi_lo")
-            for kind in KINDS
-            for bucket in range(count)
-        ]
-    ).reshape(2, len(KINDS), count, table.num_rows)
+    weights = np.stack([column(name) for name in bucket_columns(count)]).reshape(
+        2, len(KINDS), count, table.num_rows
+    )
     offsets, neighbours, scores = _top_neighbours(
         column("lo_item_key"),
         column("hi_item_key"),
@@ -116,18 +111,23 @@ def _owned(values: np.ndarray) -> np.ndarray:
     return np.require(values, requirements=["C", "W"])
 
 
+def bucket_columns(count: int) -> list[str]:
+    """int_item_pairs_scored's weight columns, in the kernel's [direction, kind, bucket] order."""
+    return [
+        f"{direction}_{kind}_bucket_{bucket}"
+        for direction in ("lo_hi", "hi_lo")
+        for kind in KINDS
+        for bucket in range(count)
+    ]
+
+
 def _arrow(relation: duckdb.DuckDBPyRelation) -> pa.Table:
     return relation.to_arrow_table()
 
 
 def _pair_columns(count: int) -> str:
     never = f"{_NEVER}"
-    buckets = ", ".join(
-        f"{direction}_{kind}_bucket_{bucket}"
-        for direction in ("lo_hi", "hi_lo")
-        for kind in KINDS
-        for bucket in range(count)
-    )
+    buckets = ", ".join(bucket_columns(count))
     return (
         "lo_item_key, hi_item_key, epoch_us(first_paired_at) as first_paired_us, "
         f"coalesce(epoch_us(lo_hi_first_followed_at), {never}) as lo_hi_followed_us, "
