@@ -33,7 +33,7 @@ $(UV):
 
 $(STAMP): $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
-	@$(BIN)/python -m training.core.warm
+	@$(BIN)/python -m ops.warm
 	@touch $@
 
 setup: $(STAMP) ## Create .venv, install the locked dependencies (uv) and compile the kernels
@@ -85,7 +85,7 @@ test: setup browser ## Run the whole test suite (starts its own Redis on a free 
 lint: setup ## ruff + mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy training serving feature_repo tests
+	$(BIN)/mypy recsys training serving ops bench feature_repo tests
 
 docs: setup ## dbt docs generate (catalog of every model and column)
 	$(RECSYS) build --docs
@@ -93,13 +93,13 @@ docs: setup ## dbt docs generate (catalog of every model and column)
 bench: bench-offline bench-batch bench-serve ## All benchmarks; results in benchmarks.json and BENCHMARKS.md
 
 bench-offline: setup ## dbt build on 1M/5M events; materialize rows/s next to stock Feast
-	$(BIN)/python -m training.bench.offline
+	$(BIN)/python -m bench.offline
 
 bench-batch: setup ## Batch scoring users/s with 300 candidates each
-	$(BIN)/python -m training.bench.batch
+	$(BIN)/python -m bench.batch
 
 bench-serve: setup wrk ## Load test the API next to `feast serve` in the same run
-	$(BIN)/python -m serving.bench
+	$(BIN)/python -m bench.serve
 
 clean: stop ## Remove generated data, models and caches (keeps .venv)
 	rm -rf data feature_repo/data dbt/target dbt/logs .pytest_cache .mypy_cache .ruff_cache

@@ -1,14 +1,14 @@
 """Data sources: the Parquet exports of the dbt marts, plus the push source for live sessions.
 
-Paths come from training.config (the one definition of the layout), read when Feast imports
+Paths come from recsys.config (the one definition of the layout), read when Feast imports
 this module: `feast apply` must run with RECSYS_DATA_DIR set (`eval "$(recsys env)"`), and
-`training.pipeline.feast_ops.apply()` re-imports this module so a changed RECSYS_DATA_DIR
+`recsys.pipeline.feast_ops.apply()` re-imports this module so a changed RECSYS_DATA_DIR
 takes effect. The registry stores the absolute paths that were current at apply time.
 """
 
 from feast import FileSource, PushSource
 
-from training.config import paths
+from recsys.config import paths
 
 _paths = paths()
 

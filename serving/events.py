@@ -30,15 +30,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from recsys.contract import EVENT_KEY_PREFIX
+from recsys.ranking.session import SessionState
 from serving.metrics import EVENTS
 from serving.online import OnlineFeatures, OnlineStoreUnavailableError
 from serving.recommender import session_key
-from training.core.session import SessionState
 
 log = logging.getLogger(__name__)
 
 MAX_ID_LENGTH = 128
-EVENT_KEY_PREFIX = "recsys:event:"
 
 
 def check_id(value: str, *, field: str) -> str:

@@ -16,13 +16,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from recsys import silence_feast_warnings
+from recsys.config import Settings, feast_connection_string, feature_repo_dir, get_settings
 from serving.events import EventProcessor, LandingWriter
 from serving.metrics import REQUEST_SECONDS
 from serving.routes import events, health, page, recommendations
-from serving.settings import Settings, get_settings
 from serving.state import ServingState, create_state, watch
-from training import silence_feast_warnings
-from training.config import feast_connection_string, feature_repo_dir
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ def create_app(settings: Settings | None = None, state: ServingState | None = No
         app.state.events = EventProcessor(
             online=serving.online,
             redis_url=settings.redis_url,
-            landing=LandingWriter(settings.landing_served),
+            landing=LandingWriter(settings.paths.landing_served),
             timeout_s=settings.redis_timeout_ms / 1000,
             id_ttl=timedelta(days=settings.event_id_ttl_days),
             max_skew=timedelta(minutes=settings.max_future_skew_minutes),

@@ -17,16 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from training.core.session import SessionState
+from recsys.contract import BATCH_VIEW, SESSION_VIEW, USER_VIEW
+from recsys.ranking.session import SessionState
 
 if TYPE_CHECKING:
     from feast import FeatureStore
 
 log = logging.getLogger(__name__)
 
-USER_VIEW = "user_features"
-SESSION_VIEW = "session_state"
-BATCH_VIEW = "user_batch_recommendations"
 SESSION_FIELDS = ("item_ids", "event_types", "event_times_ms", "event_count")
 BATCH_FIELDS = ("item_ids", "scores", "model_version")
 
@@ -87,7 +85,7 @@ class OnlineFeatures:
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
-        from serving.online_read import EntityReader, ViewFields
+        from recsys.pipeline.online_read import EntityReader, ViewFields
 
         self._store = store
         project = store.project

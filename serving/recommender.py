@@ -1,7 +1,7 @@
 """Answer one recommendation request: model path first, in-memory fallbacks when it cannot run.
 
 The model path reads the user and session rows from Redis (Feast), generates candidates (the
-user's batch recommendations always among them) and features with `training.core` and ranks
+user's batch recommendations always among them) and features with `recsys.ranking` and ranks
 them. Fallbacks, marked `degraded` with a reason:
 batch recommendations (from Redis, else the in-memory copy) and then popularity. Nothing in
 here raises for an operational fault: a request always gets an answer.
@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from recsys.contract import rolling_session_key
+from recsys.ranking.candidates import CandidateConfig
+from recsys.ranking.catalog import Catalog
+from recsys.ranking.recommend import recommend
+from recsys.ranking.session import SessionArrays, SessionState, session_arrays
+from recsys.ranking.users import average_price, user_context
 from serving.metrics import FALLBACKS, STAGE_SECONDS
 from serving.online import OnlineRow, OnlineStoreUnavailableError
 from serving.state import BatchList, ServingState
-from training.core.candidates import CandidateConfig
-from training.core.catalog import Catalog
-from training.core.recommend import recommend
-from training.core.session import SessionArrays, SessionState, session_arrays
-from training.core.users import average_price, user_context
 
 log = logging.getLogger(__name__)
 EXPLAIN_TOP = 5
@@ -69,7 +70,7 @@ class Answer:
 
 def session_key(user_id: str, session_id: str | None) -> str:
     """The online session entity: the given session, else the user's rolling session."""
-    return session_id if session_id is not None else f"user:{user_id}"
+    return session_id if session_id is not None else rolling_session_key(user_id)
 
 
 def answer(state: ServingState, query: Query) -> Answer:

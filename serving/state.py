@@ -18,16 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from recsys import registry
+from recsys.config import Settings
+from recsys.contract import ITEM_VIEW, USER_VIEW
+from recsys.ranking.catalog import Catalog
+from recsys.ranking.inputs import RankerInputs, ranker_inputs
+from recsys.ranking.loading import MissingExportError, load_catalog
+from recsys.ranking.ranker import load_ranker
+from recsys.ranking.recommend import Scorer
+from recsys.ranking.warm import warm
 from serving.metrics import model_changed
 from serving.online import OnlineFeatures
-from serving.settings import Settings
-from training import registry
-from training.core.catalog import Catalog
-from training.core.loading import MissingExportError, load_catalog
-from training.core.ranker import load_ranker
-from training.core.recommend import Scorer
-from training.core.warm import warm
-from training.features import ITEM_VIEW, USER_VIEW, RankerInputs, ranker_inputs
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -72,7 +73,7 @@ class ServingState:
         files = [
             self.settings.data_dir / "feast" / "registry.db",
             *(
-                self.settings.exports / f"{n}.parquet"
+                self.settings.paths.exports / f"{n}.parquet"
                 for n in (
                     "item_features",
                     "item_neighbors",
@@ -94,7 +95,7 @@ class ServingState:
         as_of, updated = _materialized(self.store)
         try:
             catalog = load_catalog(
-                self.settings.exports,
+                self.settings.paths.exports,
                 snapshot="serving",
                 item_feature_names=list(self.inputs.layout.item_features),
                 features_as_of=as_of,
@@ -103,7 +104,9 @@ class ServingState:
             self.catalog_error = str(exc)
             self.catalog_signature = signature
             return False
-        self.batch = load_batch_fallback(self.settings.exports / "batch_recommendations.parquet")
+        self.batch = load_batch_fallback(
+            self.settings.paths.exports / "batch_recommendations.parquet"
+        )
         self.catalog, self.features_as_of, self.features_updated_at = catalog, as_of, updated
         self.catalog_signature, self.catalog_error = signature, None
         log.info("%s", catalog.describe())
@@ -113,7 +116,7 @@ class ServingState:
 
     def reload_model(self) -> bool:
         """Load the model `current` points at if it moved; True if swapped."""
-        target = registry.current_dir(self.settings.models)
+        target = registry.current_dir(self.settings.paths.models)
         key = str(target) if target else None
         if key == self.model_target:
             return False

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from recsys import import_with_gc_paused
+from recsys.redis_runtime import RedisServer, export_redis_env, start_redis
 from tests.world import World, build_world
-from training import import_with_gc_paused
-from training.redis_runtime import RedisServer, export_redis_env, start_redis
 
 # Their first imports are long: done here, before any test's garbage exists, and never again
 # inside a test (see import_with_gc_paused).

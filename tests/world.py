@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from training import registry
-from training.config import paths
-from training.params import FEATURE_SERVICE, TrainSettings
+from recsys import registry
+from recsys.config import paths
+from recsys.contract import FEATURE_SERVICE
+from training.params import TrainSettings
 
 # Small caps keep the session fixture fast; the metrics still separate the methods clearly.
 SMALL_TRAIN = replace(
@@ -61,26 +62,25 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 
 def build_features(*, events: int, seed: int, **generator: object) -> None:
     """Generate events and run dbt build + feast apply + materialize in the current env."""
-    from training.ingest.generator import GeneratorConfig, generate
-    from training.pipeline import dbt_runner, feast_ops
-    from training.pipeline.materialize import materialize
-    from training.redis_runtime import export_redis_env
+    from recsys.ingest.generator import GeneratorConfig, generate
+    from recsys.pipeline import dbt_runner, feast_ops
+    from recsys.pipeline.materialize import materialize
+    from recsys.redis_runtime import export_redis_env
 
     export_redis_env(os.environ["REDIS_URL"])
     generate(GeneratorConfig(events=events, seed=seed, **generator), layout=paths())  # type: ignore[arg-type]
     dbt_runner.build()
-    from training.batch_score import ensure_batch_source
-
-    ensure_batch_source(paths().export("batch_recommendations"))
+    feast_ops.ensure_batch_source(paths().export("batch_recommendations"))
     feast_ops.apply()
     materialize(start=None, end=None, incremental=False, views=None, engine="fast")
 
 
 def train_model(settings: TrainSettings = SMALL_TRAIN) -> str:
     """Train, evaluate and register a model in the current env; return its version."""
+    from recsys.pipeline.feast_ops import feature_store
+    from recsys.ranking.inputs import ranker_inputs
     from training import train
-    from training.features import historical_fetcher, ranker_inputs
-    from training.pipeline.feast_ops import feature_store
+    from training.features import historical_fetcher
 
     store = feature_store(connect_redis=False)
     inputs = ranker_inputs(store, FEATURE_SERVICE)
@@ -96,13 +96,13 @@ def train_model(settings: TrainSettings = SMALL_TRAIN) -> str:
 
 def batch_score_users() -> None:
     """Batch-score the active users with the current model and load them into Redis."""
-    from training.batch_score import run_batch
-    from training.core.loading import load_catalog
-    from training.core.ranker import load_ranker
-    from training.core.recommend import Scorer
-    from training.features import ranker_inputs
-    from training.pipeline.feast_ops import feature_store
-    from training.pipeline.materialize import materialize
+    from recsys.pipeline.feast_ops import feature_store
+    from recsys.pipeline.materialize import materialize
+    from recsys.ranking.inputs import ranker_inputs
+    from recsys.ranking.loading import load_catalog
+    from recsys.ranking.ranker import load_ranker
+    from recsys.ranking.recommend import Scorer
+    from serving.batch import run_batch
 
     layout = paths()
     store = feature_store(connect_redis=False)

@@ -11,15 +11,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from training.core.candidates import (
+from recsys.ranking.candidates import (
     CandidateConfig,
     UserContext,
     build_context,
     neighbour_scores,
     sknn_scores,
 )
-from training.core.catalog import Catalog
-from training.core.session import SessionArrays
+from recsys.ranking.catalog import Catalog
+from recsys.ranking.session import SessionArrays
 
 Baseline = Callable[[Catalog, SessionArrays, int], np.ndarray]
 

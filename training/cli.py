@@ -1,62 +1,60 @@
-"""The project's one command line: `recsys <step>` (also `python -m training <step>`).
-
-Each step lives in its own module and registers itself here; heavy imports (Feast, dbt,
-LightGBM) happen inside the commands so `recsys --help` stays instant.
-"""
+"""`recsys train`: the training job's command (registered by the top-level CLI in ops/)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
-from training import redis_runtime
-from training.ingest.cli import app as ingest_app
-from training.jobs import register as register_jobs
-from training.pipeline.cli import register as register_pipeline
 
-app = typer.Typer(
-    name="recsys",
-    help="Feature-store-centric in-session recommender: ingest, build, train, score, serve.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-redis_app = typer.Typer(
-    help="Find, start or stop the Redis this project uses.", no_args_is_help=True
-)
-app.add_typer(redis_app, name="redis")
-app.add_typer(ingest_app, name="ingest")
-register_pipeline(app)
-register_jobs(app)
+def train(
+    max_train_queries: int | None = typer.Option(None, help="Cap on training queries."),
+    max_test_queries: int | None = typer.Option(None, help="Cap on test queries."),
+    seed: int = typer.Option(42, help="Seed for sampling and LightGBM."),
+    param: list[str] | None = typer.Option(
+        None, help="Set a LightGBM parameter (repeatable), e.g. --param num_leaves=63."
+    ),
+) -> None:
+    """Build a training set through Feast, train the ranker, evaluate, register, promote."""
+    from dataclasses import replace
 
+    from recsys.contract import FEATURE_SERVICE
+    from recsys.pipeline.feast_ops import feature_store
+    from recsys.ranking.inputs import ranker_inputs
+    from training import train as training_job
+    from training.features import historical_fetcher
+    from training.params import TrainSettings
 
-@redis_app.command("up")
-def redis_up() -> None:
-    """Use the Redis at REDIS_URL if it answers, else start our own; print its URL."""
-    print(redis_runtime.ensure_redis())
-
-
-@redis_app.command("down")
-def redis_down() -> None:
-    """Stop the Redis this project started (never one it did not start)."""
-    print(redis_runtime.stop_own_redis())
-
-
-@app.command("env")
-def env() -> None:
-    """Print shell exports so plain `feast` and `dbt` commands see what recsys sees.
-
-    Usage: eval "$(.venv/bin/recsys env)"; cd feature_repo && feast apply
-    """
-    import os
-
-    from training.config import dbt_project_dir, export_data_dir_env
-
-    export_data_dir_env()
-    redis_runtime.ensure_redis(quiet=True)
-    os.environ.setdefault("DBT_PROFILES_DIR", str(dbt_project_dir()))
-    for name in ("RECSYS_DATA_DIR", "REDIS_URL", "FEAST_REDIS_CONNECTION", "DBT_PROFILES_DIR"):
-        print(f"export {name}='{os.environ[name]}'")
+    settings = TrainSettings(seed=seed)
+    if max_train_queries:
+        settings = replace(settings, max_train_queries=max_train_queries)
+    if max_test_queries:
+        settings = replace(settings, max_test_queries=max_test_queries)
+    settings.params["seed"] = seed
+    settings.params.update(parse_params(param or []))
+    store = feature_store(connect_redis=False)
+    inputs = ranker_inputs(store, FEATURE_SERVICE)
+    outcome = training_job.run(
+        settings=settings,
+        layout=inputs.layout,
+        fetch=historical_fetcher(store, inputs),
+        feature_refs=inputs.refs,
+    )
+    print(training_job.summary_table(outcome))
 
 
-def main() -> None:
-    app()
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """Turn `key=value` strings into typed LightGBM parameters (JSON values, else strings)."""
+    import json
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise typer.BadParameter(f"--param {pair!r}: expected key=value, e.g. num_leaves=63")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out

@@ -8,7 +8,7 @@ event's item is the label. For a window [start, end):
 2. user and item batch features come from Feast `get_historical_features` through the
    ranker's feature service, requested at the UTC midnight before the query (what a nightly
    materialization would have put in Redis), so no value computed after the query can join;
-3. session features, candidates and the feature matrix come from `training.core`, the code
+3. session features, candidates and the feature matrix come from `recsys.ranking`, the code
    the server runs.
 """
 
@@ -24,11 +24,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from training.core.candidates import CandidateConfig, Candidates, UserContext, generate
-from training.core.catalog import Catalog
-from training.core.session import MAX_SESSION_EVENTS, TYPE_CODE, SessionArrays, session_features
-from training.core.users import AVG_PRICE, user_context
-from training.core.vectors import FeatureLayout, assemble
+from recsys.contract import MAX_SESSION_EVENTS
+from recsys.ranking.candidates import CandidateConfig, Candidates, UserContext, generate
+from recsys.ranking.catalog import Catalog
+from recsys.ranking.session import TYPE_CODE, SessionArrays, session_features
+from recsys.ranking.users import AVG_PRICE, user_context
+from recsys.ranking.vectors import FeatureLayout, assemble
 
 SECONDS_PER_DAY = 86_400
 

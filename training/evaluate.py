@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from recsys.ranking.catalog import Catalog
 from training.baselines import BASELINES
-from training.core.catalog import Catalog
 from training.dataset import ExampleSet, SessionLog
 
 CUTOFF = 20

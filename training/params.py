@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-FEATURE_SERVICE = "ranker_v1"  # the feature service training reads and the server serves
-
 LGBM_PARAMS: dict[str, Any] = {
     # LambdaRank optimizes NDCG directly on each query's candidate list.
     "objective": "lambdarank",

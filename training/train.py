@@ -20,13 +20,14 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from training import registry
-from training.config import git_revision, paths
-from training.core.candidates import CandidateConfig
-from training.core.catalog import Catalog
-from training.core.loading import load_catalog
-from training.core.ranker import METADATA_FILE, MODEL_FILE, load_ranker
-from training.core.vectors import FeatureLayout
+from recsys import registry
+from recsys.config import git_revision, paths
+from recsys.contract import FEATURE_SERVICE
+from recsys.ranking.candidates import CandidateConfig
+from recsys.ranking.catalog import Catalog
+from recsys.ranking.loading import load_catalog
+from recsys.ranking.ranker import METADATA_FILE, MODEL_FILE, load_ranker
+from recsys.ranking.vectors import FeatureLayout
 from training.dataset import (
     ExampleSet,
     FeatureFetcher,
@@ -46,7 +47,7 @@ from training.evaluate import (
     ranker_result,
     report_tables,
 )
-from training.params import FEATURE_SERVICE, TrainSettings
+from training.params import TrainSettings
 
 PROMOTION_METRIC = "NDCG@10"
 

@@ -57,7 +57,7 @@ async def asset(name: str) -> FileResponse:
 @router.get("/users/sample", response_model=list[UserSample])
 async def sample_users(state: State, n: int = Query(12, ge=1, le=100)) -> list[UserSample]:
     """List some of the most active known users (for the page's user picker)."""
-    path = state.settings.exports / "user_features.parquet"
+    path = state.settings.paths.exports / "user_features.parquet"
     if not path.exists():
         return []
     with duckdb.connect() as con:

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from recsys.pipeline import dbt_runner
 from tests.dbt import scenarios
 from tests.dbt.landing_files import Built, data_dir_env
-from training.pipeline import dbt_runner
 
 
 @pytest.fixture(scope="session")

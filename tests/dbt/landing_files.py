@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from training.pipeline import dbt_runner
+from recsys.pipeline import dbt_runner
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 EVENTS_SCHEMA = pa.schema(

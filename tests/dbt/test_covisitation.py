@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from recsys.pipeline import dbt_runner
 from tests.dbt.landing_files import Built, at, data_dir_env, write_events
-from training.pipeline import dbt_runner
 
 EARLY_A, EARLY_B = at("2024-01-10T13:00:00"), at("2024-01-10T13:01:00")
 T1, T2, T3, T4 = (at(f"2024-03-10T10:0{minute}:00") for minute in range(4))

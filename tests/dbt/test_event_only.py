@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from recsys.pipeline.dbt_runner import MARTS
 from tests.dbt.landing_files import Built
-from training.pipeline.dbt_runner import MARTS
 
 EXPORTS = (
     "fct_events",

@@ -11,8 +11,8 @@ import pyarrow.csv as pv
 import pyarrow.parquet as pq
 import pytest
 
+from recsys.pipeline import dbt_runner
 from tests.dbt.landing_files import EVENTS_SCHEMA, Built, data_dir_env, write_items
-from training.pipeline import dbt_runner
 
 pytestmark = pytest.mark.movielens
 

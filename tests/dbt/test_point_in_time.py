@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from recsys.pipeline import dbt_runner
 from tests.dbt.landing_files import Built
-from training.pipeline import dbt_runner
 
 # mart -> (dbt test that guards it, a leaky version of the mart built from the real one)
 LEAKS = {

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from recsys.pipeline import dbt_runner
 from tests.dbt.landing_files import Built, at, data_dir_env, write_events, write_served
-from training.pipeline import dbt_runner
 
 BUILD_TIME = "2024-06-01T00:00:00Z"
 

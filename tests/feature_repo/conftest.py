@@ -15,10 +15,10 @@ from typing import cast
 import pytest
 import redis
 
+from recsys.config import Paths, feast_connection_string
+from recsys.pipeline import feast_ops
+from recsys.redis_runtime import RedisServer
 from tests.feature_repo.exports import write_exports
-from training.config import Paths, feast_connection_string
-from training.pipeline import feast_ops
-from training.redis_runtime import RedisServer
 
 # Databases of the session's Redis, one per module, away from db 0 that other suites use.
 _DATABASES = itertools.count(10)

@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from recsys.config import Paths, feast_connection_string, feature_repo_dir
+from recsys.pipeline import feast_ops
+from recsys.pipeline.materialize import materialize
+from recsys.redis_runtime import RedisServer
 from tests.feature_repo.conftest import own_database
 from tests.feature_repo.exports import (
     WINDOW_END,
@@ -18,10 +22,6 @@ from tests.feature_repo.exports import (
     write_batch_recommendations,
     write_exports,
 )
-from training.config import Paths, feast_connection_string, feature_repo_dir
-from training.pipeline import feast_ops
-from training.pipeline.materialize import materialize
-from training.redis_runtime import RedisServer
 
 BIN = Path(sys.executable).parent
 

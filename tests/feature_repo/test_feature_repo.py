@@ -10,9 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 from feast import FeatureStore, FeatureView, FileSource, PushSource
 
+from recsys.pipeline import feast_ops
 from tests.feature_repo.conftest import FeastRepo
 from tests.feature_repo.exports import T0
-from training.pipeline import feast_ops
 
 pytestmark = pytest.mark.filterwarnings("ignore:fetch_arrow_table:DeprecationWarning")
 

@@ -11,6 +11,8 @@ import pytest
 from feast import FeatureStore
 from feast.data_source import PushMode
 
+from recsys.pipeline import feast_ops
+from recsys.pipeline.materialize import MaterializeSummary, format_summary, materialize
 from tests.feature_repo.conftest import FeastRepo
 from tests.feature_repo.exports import (
     SESSION_ROWS,
@@ -21,8 +23,6 @@ from tests.feature_repo.exports import (
     session_row,
     user_row,
 )
-from training.pipeline import feast_ops
-from training.pipeline.materialize import MaterializeSummary, format_summary, materialize
 
 # Stock Feast reads sources through ibis, which calls a DuckDB method DuckDB deprecated.
 pytestmark = pytest.mark.filterwarnings("ignore:fetch_arrow_table:DeprecationWarning")

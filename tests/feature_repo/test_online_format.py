@@ -15,7 +15,7 @@ from feast.type_map import python_values_to_proto_values
 from feast.value_type import ValueType
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from training.pipeline.online_format import (
+from recsys.pipeline.online_format import (
     encode_entity_keys,
     encode_timestamps,
     encode_values,

@@ -12,11 +12,11 @@ import math
 import duckdb
 import pytest
 
+from recsys.contract import FEATURE_SERVICE
+from recsys.pipeline.feast_ops import feature_refs, feature_store
+from recsys.ranking.inputs import ranker_inputs
+from recsys.ranking.loading import load_catalog
 from tests.world import World, environment
-from training.core.loading import load_catalog
-from training.features import ranker_inputs
-from training.params import FEATURE_SERVICE
-from training.pipeline.feast_ops import feature_refs, feature_store
 
 SAMPLE = 25
 

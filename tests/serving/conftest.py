@@ -12,10 +12,10 @@ import httpx
 import pytest
 import uvicorn
 
+from recsys.config import Settings
+from recsys.redis_runtime import free_port
 from serving.main import create_app
-from serving.settings import Settings
 from tests.world import World
-from training.redis_runtime import free_port
 
 
 @dataclass

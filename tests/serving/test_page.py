@@ -23,9 +23,9 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from recsys.redis_runtime import free_port
 from tests.serving.conftest import LiveServer, start_server, world_settings
 from tests.world import World
-from training.redis_runtime import free_port
 
 pytestmark = pytest.mark.browser
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from recsys import registry
+from recsys.pipeline.materialize import materialize
+from recsys.redis_runtime import RedisServer, export_redis_env, start_redis
 from tests.serving.conftest import LiveServer, start_server, world_settings
 from tests.world import World, environment
-from training import registry
-from training.pipeline.materialize import materialize
-from training.redis_runtime import RedisServer, export_redis_env, start_redis
 
 
 def _copy(world: World, target: Path, *, models: bool = True) -> Path:

@@ -3,7 +3,7 @@
 import pytest
 import typer
 
-from training.jobs import parse_params
+from training.cli import parse_params
 
 
 def test_values_are_typed_like_json() -> None:

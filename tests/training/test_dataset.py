@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from tests.training.core.helpers import AS_OF, ITEM_FEATURES, tiny_catalog
-from training.core.candidates import CandidateConfig
-from training.core.session import TYPE_CODE
-from training.core.vectors import FeatureLayout
+from recsys.ranking.candidates import CandidateConfig
+from recsys.ranking.session import TYPE_CODE
+from recsys.ranking.vectors import FeatureLayout
+from tests.recsys.ranking.helpers import AS_OF, ITEM_FEATURES, tiny_catalog
 from training.dataset import Queries, SessionLog, Window, build_examples, select_queries
 
 DAY = 86_400

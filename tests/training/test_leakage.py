@@ -19,9 +19,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from recsys.contract import FEATURE_SERVICE
+from recsys.pipeline import dbt_runner, feast_ops
+from recsys.pipeline.feast_ops import feature_store
+from recsys.ranking.candidates import CandidateConfig
+from recsys.ranking.inputs import ranker_inputs
+from recsys.ranking.loading import load_catalog
 from tests.world import World, environment
-from training.core.candidates import CandidateConfig
-from training.core.loading import load_catalog
 from training.dataset import (
     ExampleSet,
     FeatureFetcher,
@@ -31,10 +35,7 @@ from training.dataset import (
     load_windows,
     select_queries,
 )
-from training.features import historical_fetcher, ranker_inputs
-from training.params import FEATURE_SERVICE
-from training.pipeline import dbt_runner, feast_ops
-from training.pipeline.feast_ops import feature_store
+from training.features import historical_fetcher
 
 
 def _truncated_build(world: World, data_dir: Path, cut: datetime, redis_url: str) -> None:

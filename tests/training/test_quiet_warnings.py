@@ -3,11 +3,11 @@
 import subprocess
 import sys
 
-from training.config import REPO_ROOT
+from recsys.config import REPO_ROOT
 
 SCRIPT = """
 import warnings
-from training.pipeline import feast_ops
+from recsys.pipeline import feast_ops
 feast_ops.feature_store(connect_redis=False)
 warnings.warn("fetch_arrow_table() is deprecated, use to_arrow_table()", DeprecationWarning)
 warnings.warn("an unrelated deprecation", DeprecationWarning)

@@ -12,16 +12,16 @@ import duckdb
 import numpy as np
 import pytest
 
+from recsys import registry
+from recsys.contract import FEATURE_SERVICE
+from recsys.pipeline.feast_ops import feature_store
+from recsys.ranking.candidates import UserContext
+from recsys.ranking.inputs import ranker_inputs
+from recsys.ranking.loading import load_catalog
+from recsys.ranking.ranker import load_ranker
+from recsys.ranking.recommend import Scorer, recommend
+from recsys.ranking.session import SessionArrays
 from tests.world import SMALL_TRAIN, World, environment, train_model
-from training import registry
-from training.core.candidates import UserContext
-from training.core.loading import load_catalog
-from training.core.ranker import load_ranker
-from training.core.recommend import Scorer, recommend
-from training.core.session import SessionArrays
-from training.features import ranker_inputs
-from training.params import FEATURE_SERVICE
-from training.pipeline.feast_ops import feature_store
 
 
 def _copy(world: World, tmp_path: Path, *, models: bool = False) -> dict[str, str]:

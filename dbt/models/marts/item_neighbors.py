@@ -1,7 +1,8 @@
 """item_neighbors: each item's top co-visited and sequential neighbours at every snapshot.
 
 A Python model: the ranking of tens of millions of candidate pairs is a compiled pass in
-training/pipeline/neighbor_lists.py, cheaper than the SQL window sort it replaced.
+recsys/pipeline/neighbor_lists.py (a kernel module with no other project imports), cheaper
+than a SQL window sort.
 The pair scores it ranks come from int_item_pairs_scored (SQL); the rules are in
 docs/contracts.md and the model's description in item_neighbors.yml.
 """
@@ -9,7 +10,7 @@ docs/contracts.md and the model's description in item_neighbors.yml.
 
 def model(dbt, session):
     dbt.config(materialized="parquet_export")
-    from training.pipeline.neighbor_lists import neighbor_lists
+    from recsys.pipeline.neighbor_lists import neighbor_lists
 
     return neighbor_lists(
         session,

@@ -1,0 +1,191 @@
+"""Configuration: where the project keeps its files, how it reaches Redis, the server's knobs.
+
+Every path has one definition here (`Paths`) and every knob one field (`Settings`, read from
+the environment); the dbt profile, the Feast repo and the server read the same environment
+variables, so pointing RECSYS_DATA_DIR elsewhere moves everything at once.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from recsys.contract import FEATURE_SERVICE, SESSION_GAP_MINUTES
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The project's file layout under one data directory."""
+
+    data_dir: Path
+
+    @property
+    def landing(self) -> Path:
+        """Canonical raw files: what ingest writes and dbt's staging reads."""
+        return self.data_dir / "landing"
+
+    @property
+    def landing_events(self) -> Path:
+        return self.landing / "events"
+
+    @property
+    def landing_served(self) -> Path:
+        """Events the server accepted (JSON lines), read back by the next dbt build."""
+        return self.landing / "served"
+
+    @property
+    def landing_items(self) -> Path:
+        return self.landing / "items.parquet"
+
+    @property
+    def landing_users(self) -> Path:
+        return self.landing / "users.parquet"
+
+    @property
+    def warehouse(self) -> Path:
+        override = os.environ.get("RECSYS_WAREHOUSE")
+        return Path(override) if override else self.data_dir / "warehouse.duckdb"
+
+    @property
+    def exports(self) -> Path:
+        """Marts exported as Parquet: Feast's offline sources and the server's item cache."""
+        return self.data_dir / "exports"
+
+    @property
+    def models(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def reports(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def run(self) -> Path:
+        """PID files and state of processes the project started itself."""
+        return self.data_dir / "run"
+
+    def export(self, model: str) -> Path:
+        return self.exports / f"{model}.parquet"
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("RECSYS_DATA_DIR", REPO_ROOT / "data")).resolve()
+
+
+def export_data_dir_env() -> Path:
+    """Pin RECSYS_DATA_DIR (absolute) in this process so dbt's profile and Feast's yaml see it."""
+    resolved = data_dir()
+    os.environ["RECSYS_DATA_DIR"] = str(resolved)
+    return resolved
+
+
+def paths() -> Paths:
+    """Return the layout for the current environment (RECSYS_DATA_DIR, default ./data)."""
+    return Paths(data_dir())
+
+
+def feature_repo_dir() -> Path:
+    return REPO_ROOT / "feature_repo"
+
+
+def dbt_project_dir() -> Path:
+    return REPO_ROOT / "dbt"
+
+
+def feast_connection_string(redis_url: str) -> str:
+    """Translate a redis:// URL into Feast's `host:port,db=N[,password=...]` form."""
+    parsed = urlparse(redis_url)
+    if parsed.scheme not in {"redis", "rediss"}:
+        raise ValueError(
+            f"REDIS_URL {redis_url!r}: expected redis://host:port/db, found scheme "
+            f"{parsed.scheme!r}; set REDIS_URL=redis://127.0.0.1:6379/0 or similar"
+        )
+    host = parsed.hostname or "127.0.0.1"
+    port = parsed.port or 6379
+    db = (parsed.path or "/0").lstrip("/") or "0"
+    parts = [f"{host}:{port}", f"db={db}"]
+    if parsed.password:
+        parts.append(f"password={parsed.password}")
+    if parsed.username:
+        parts.append(f"username={parsed.username}")
+    if parsed.scheme == "rediss":
+        parts.append("ssl=true")
+    return ",".join(parts)
+
+
+def git_revision() -> str:
+    """The checked-out commit (short hash, '+dirty' with local changes), or 'unknown'."""
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{rev}+dirty" if dirty else rev
+
+
+class Settings(BaseSettings):
+    """Every runtime knob; environment variables use the names in `validation_alias`.
+
+    Read once per process (`get_settings`); the commands and the server share it, so a path or
+    a Redis URL is described in one place.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Field(default_factory=data_dir, validation_alias="RECSYS_DATA_DIR")
+    redis_url: str = Field(DEFAULT_REDIS_URL, validation_alias="REDIS_URL")
+    feature_service: str = Field(FEATURE_SERVICE, validation_alias="RECSYS_FEATURE_SERVICE")
+    default_k: int = Field(20, ge=1, le=100, validation_alias="RECSYS_DEFAULT_K")
+    max_k: int = Field(100, ge=1, le=1000, validation_alias="RECSYS_MAX_K")
+    candidates: int = Field(300, ge=10, le=5000, validation_alias="RECSYS_CANDIDATES")
+    max_batch_events: int = Field(1000, ge=1, validation_alias="RECSYS_MAX_BATCH_EVENTS")
+    session_gap_minutes: float = Field(
+        float(SESSION_GAP_MINUTES), gt=0, validation_alias="RECSYS_SESSION_GAP_MINUTES"
+    )
+    # Redis calls fail fast so a slow or dead store turns into a fallback, not a hung request.
+    redis_timeout_ms: float = Field(100.0, gt=0, validation_alias="RECSYS_REDIS_TIMEOUT_MS")
+    # After a Redis failure, skip Redis for this long before trying again (then recover).
+    redis_retry_seconds: float = Field(1.0, ge=0, validation_alias="RECSYS_REDIS_RETRY_SECONDS")
+    model_poll_seconds: float = Field(2.0, gt=0, validation_alias="RECSYS_MODEL_POLL_SECONDS")
+    catalog_poll_seconds: float = Field(10.0, gt=0, validation_alias="RECSYS_CATALOG_POLL_SECONDS")
+    # /ready reports stale features when the last materialization is older than this.
+    max_feature_age_hours: float = Field(
+        36.0, gt=0, validation_alias="RECSYS_MAX_FEATURE_AGE_HOURS"
+    )
+    event_id_ttl_days: float = Field(7.0, gt=0, validation_alias="RECSYS_EVENT_ID_TTL_DAYS")
+    max_future_skew_minutes: float = Field(
+        5.0, ge=0, validation_alias="RECSYS_MAX_FUTURE_SKEW_MINUTES"
+    )
+
+    @property
+    def paths(self) -> Paths:
+        """The file layout under this settings' data directory."""
+        return Paths(self.data_dir)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read the settings once per process (tests build their own Settings instead)."""
+    return Settings()

@@ -1,0 +1,32 @@
+"""Names shared across dbt, Feast, training and serving: defined here once, imported elsewhere.
+
+Feature view and service names, the session rules (inactivity gap, events kept per session
+state) and the Redis key prefixes of the project's own keys. dbt reads the session rules
+through vars (`dbt_runner` passes them on every build; a test checks `dbt_project.yml`'s
+defaults agree) and the Feast repo imports the view and service names.
+"""
+
+from __future__ import annotations
+
+# Feast feature views (feature_repo/feature_views.py) and the service the ranker reads.
+USER_VIEW = "user_features"
+ITEM_VIEW = "item_features"
+ITEM_NEIGHBORS_VIEW = "item_neighbors"
+SESSION_VIEW = "session_state"
+BATCH_VIEW = "user_batch_recommendations"
+FEATURE_SERVICE = "ranker_v1"
+
+# A user's rolling session ends after this much inactivity (dbt var session_gap_minutes).
+SESSION_GAP_MINUTES = 30
+# Events kept per session state, online and in the session_state mart; older ones fall off.
+MAX_SESSION_EVENTS = 50
+
+# The project's own Redis keys (Feast's keys are Feast's format, see recsys/pipeline).
+EVENT_KEY_PREFIX = "recsys:event:"
+# The online session entity of a request without a session id: the user's rolling session.
+ROLLING_SESSION_PREFIX = "user:"
+
+
+def rolling_session_key(user_id: str) -> str:
+    """The session entity of a user's rolling session (no explicit session id)."""
+    return f"{ROLLING_SESSION_PREFIX}{user_id}"

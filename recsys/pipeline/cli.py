@@ -1,0 +1,83 @@
+"""`recsys build | apply | materialize | features`: the offline feature pipeline steps."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+
+import typer
+
+
+def _parse_time(value: str | None, *, option: str) -> datetime | None:
+    if value is None:
+        return None
+    from recsys.ingest.timestamps import parse_cli_datetime
+
+    try:
+        return parse_cli_datetime(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from exc
+
+
+def build(
+    docs: bool = typer.Option(False, "--docs", help="Also run `dbt docs generate`."),
+    select: str | None = typer.Option(None, help="dbt selector, e.g. 'marts' or '+user_features'."),
+) -> None:
+    """Run `dbt build` (models + tests), export marts to Parquet, print the reconciliation."""
+    from recsys.pipeline import dbt_runner
+
+    try:
+        summary = dbt_runner.build(select=select, docs=docs)
+    except dbt_runner.DbtBuildError as exc:
+        print(f"dbt build failed: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from exc
+    print(dbt_runner.format_summary(summary))
+
+
+def apply() -> None:
+    """Run `feast apply` on feature_repo/ (entities, sources, views, services)."""
+    from recsys.config import paths
+    from recsys.pipeline import feast_ops
+
+    feast_ops.ensure_batch_source(paths().export("batch_recommendations"))
+    print(feast_ops.apply())
+
+
+def materialize(
+    start: str | None = typer.Option(None, help="Start (ISO-8601, UTC); default: earliest row."),
+    end: str | None = typer.Option(None, help="End (ISO-8601, UTC); default: now."),
+    incremental: bool = typer.Option(
+        False,
+        "--incremental",
+        help="Continue from each view's last materialization (like "
+        "`feast materialize-incremental`).",
+    ),
+    views: list[str] | None = typer.Option(None, "--view", help="Only these feature views."),
+    engine: str = typer.Option(
+        "fast", help="'fast' (bulk writer, same Redis keys as Feast) or 'feast' (stock path)."
+    ),
+) -> None:
+    """Load the latest feature rows into Redis in Feast's online format."""
+    from recsys.pipeline import materialize as mat
+
+    try:
+        summary = mat.materialize(
+            start=_parse_time(start, option="--start"),
+            end=_parse_time(end, option="--end"),
+            incremental=incremental,
+            views=views or None,
+            engine=engine,
+        )
+    except ValueError as exc:
+        print(f"materialize: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from exc
+    print(mat.format_summary(summary))
+
+
+def features(
+    engine: str = typer.Option("fast", help="Materialization engine: 'fast' or 'feast'."),
+) -> None:
+    """dbt build + feast apply + materialize: raw landing files to features in Redis."""
+    build(docs=False, select=None)
+    apply()
+    materialize(start=None, end=None, incremental=False, views=None, engine=engine)

@@ -1,0 +1,348 @@
+"""`recsys build`: run the dbt project in-process, then summarize the warehouse it built.
+
+dbt runs through `dbt.cli.main.dbtRunner` (no subprocess), with the project and profile in
+dbt/ and its target and logs under $RECSYS_DATA_DIR/dbt/, so builds of different data
+directories never share state. The summary comes from a read-only DuckDB connection opened
+after dbt has closed its own.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from recsys import import_with_gc_paused
+from recsys.config import dbt_project_dir, export_data_dir_env, paths
+
+# Marts counted in the summary, in the order the table lists them.
+MARTS: Final = (
+    "fct_events",
+    "fct_sessions",
+    "dim_items",
+    "dim_users",
+    "events_quarantine",
+    "ingest_reconciliation",
+    "data_windows",
+    "feature_snapshots",
+    "user_features",
+    "item_features",
+    "item_popularity",
+    "item_neighbors",
+    "session_items",
+    "session_state",
+)
+# Folders the Parquet materializations write into (dbt cannot create folders itself).
+OUTPUT_FOLDERS: Final = ("exports", "warehouse_files")
+_FAILED: Final = {"error", "fail", "runtime error"}
+_COUNT_FIELDS: Final = ("raw_rows", "clean_rows", "quarantined_rows", "duplicate_rows")
+
+
+class DbtBuildError(RuntimeError):
+    """dbt could not build the warehouse; the message names the failing nodes and why."""
+
+
+@dataclass(frozen=True)
+class SourceFileCounts:
+    """Where the landing rows of one source file went (a row of ingest_reconciliation)."""
+
+    source_file: str
+    raw_rows: int
+    clean_rows: int
+    quarantined_rows: int
+    duplicate_rows: int
+
+
+@dataclass(frozen=True)
+class NodeTiming:
+    """How long one dbt node (model or test) took, and how it ended."""
+
+    name: str
+    resource_type: str
+    status: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    """What one `recsys build` did: reconciliation, quarantine reasons, mart sizes, timings."""
+
+    warehouse: Path
+    elapsed_s: float
+    files: list[SourceFileCounts] = field(default_factory=list)
+    quarantine_reasons: list[tuple[str, int, str]] = field(default_factory=list)
+    mart_rows: dict[str, int] = field(default_factory=dict)
+    nodes: list[NodeTiming] = field(default_factory=list)
+    docs_index: Path | None = None
+
+    @property
+    def raw_rows(self) -> int:
+        return sum(f.raw_rows for f in self.files)
+
+    @property
+    def events_per_s(self) -> float:
+        """Landing rows processed per second of `dbt build`."""
+        return self.raw_rows / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def slowest(self, count: int = 5, *, resource_type: str = "model") -> list[NodeTiming]:
+        """Return the `count` slowest nodes of one kind, slowest first."""
+        chosen = [n for n in self.nodes if n.resource_type == resource_type]
+        return sorted(chosen, key=lambda n: n.seconds, reverse=True)[:count]
+
+
+def parse() -> float:
+    """Parse the dbt project into its target folder and return the seconds it took.
+
+    dbt keeps the parsed project there (partial_parse.msgpack), so a later build with the
+    same project files, vars and environment skips most of a full parse (1.5-2 s here, plus
+    dbt's own imports on a process's first dbt call).
+    """
+    started = time.perf_counter()
+    _invoke("parse", select=None, vars=None, quiet=True)
+    return time.perf_counter() - started
+
+
+def build(
+    *,
+    select: str | None = None,
+    docs: bool = False,
+    vars: dict[str, Any] | None = None,
+    quiet: bool = False,
+) -> BuildSummary:
+    """Run `dbt build` (models and tests) and summarize the warehouse.
+
+    Args:
+        select: dbt selector (e.g. "marts" or "+user_features"); everything when None.
+        docs: Also run `dbt docs generate` (index.html under $RECSYS_DATA_DIR/dbt/target).
+        vars: Overrides of the project vars (docs/contracts.md), e.g. {"build_time": "..."}.
+        quiet: Print only dbt's errors instead of its progress log.
+
+    Returns:
+        The reconciliation, top quarantine reasons, rows per mart and node timings.
+
+    Raises:
+        DbtBuildError: A model or test failed, or dbt could not start; the message names
+            the failing nodes and what they reported.
+    """
+    data_dir = export_data_dir_env()
+    layout = paths()
+    for folder in OUTPUT_FOLDERS:
+        (data_dir / folder).mkdir(parents=True, exist_ok=True)
+    layout.warehouse.parent.mkdir(parents=True, exist_ok=True)
+
+    started = time.perf_counter()
+    result = _invoke("build", select=select, vars=vars, quiet=quiet)
+    elapsed = time.perf_counter() - started
+    nodes = _node_timings(result)
+    docs_index = None
+    if docs:
+        _invoke("docs", "generate", select=None, vars=vars, quiet=quiet)
+        docs_index = _target_path() / "index.html"
+    return _summarize(layout.warehouse, elapsed_s=elapsed, nodes=nodes, docs_index=docs_index)
+
+
+def format_summary(summary: BuildSummary) -> str:
+    """Render a build summary as a plain-text report.
+
+    Args:
+        summary: What `build` returned.
+
+    Returns:
+        The reconciliation table per source file, the top quarantine reasons, rows per mart,
+        the slowest models and, when generated, where the docs are.
+    """
+    passed = sum(1 for n in summary.nodes if n.status in {"success", "pass"})
+    lines = [
+        f"dbt build: {passed} nodes passed in {summary.elapsed_s:.1f} s "
+        f"({summary.events_per_s:,.0f} landing rows/s); warehouse {summary.warehouse}",
+        "",
+        f"{'source_file':<32} {'raw':>12} {'clean':>12} {'quarantined':>12} {'duplicates':>12}",
+    ]
+    for f in summary.files:
+        lines.append(
+            f"{f.source_file[:32]:<32} {f.raw_rows:>12,} {f.clean_rows:>12,} "
+            f"{f.quarantined_rows:>12,} {f.duplicate_rows:>12,}"
+        )
+    if len(summary.files) > 1:
+        total = SourceFileCounts(
+            "total",
+            *(sum(getattr(f, k) for f in summary.files) for k in _COUNT_FIELDS),
+        )
+        lines.append(
+            f"{'total':<32} {total.raw_rows:>12,} {total.clean_rows:>12,} "
+            f"{total.quarantined_rows:>12,} {total.duplicate_rows:>12,}"
+        )
+    if summary.quarantine_reasons:
+        lines += ["", "top quarantine reasons:"]
+        for reason, count, example in summary.quarantine_reasons:
+            lines.append(f"  {reason:<40} {count:>10,}   e.g. {example}")
+    if summary.mart_rows:
+        lines += ["", "rows per mart:"]
+        lines += [f"  {name:<24} {rows:>12,}" for name, rows in summary.mart_rows.items()]
+    slowest = summary.slowest(5)
+    if slowest:
+        lines += ["", "slowest models: " + ", ".join(f"{n.name} {n.seconds:.1f}s" for n in slowest)]
+    if summary.docs_index:
+        lines += ["", f"docs: {summary.docs_index}"]
+    return "\n".join(lines)
+
+
+def _target_path() -> Path:
+    return paths().data_dir / "dbt" / "target"
+
+
+def _invoke(*command: str, select: str | None, vars: dict[str, Any] | None, quiet: bool) -> Any:
+    """Run one dbt command in this process; raise DbtBuildError unless it fully succeeded."""
+    runner_class = import_with_gc_paused("dbt.cli.main").dbtRunner
+    project = dbt_project_dir()
+    args = [
+        *command,
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--target-path",
+        str(_target_path()),
+        "--log-path",
+        str(paths().data_dir / "dbt" / "logs"),
+        "--no-send-anonymous-usage-stats",
+    ]
+    if not sys.stdout.isatty():
+        args.append("--no-use-colors")
+    if quiet:
+        args.append("--quiet")
+    if select:
+        args += ["--select", select]
+    if vars:
+        args += ["--vars", json.dumps(vars)]
+    try:
+        outcome = runner_class().invoke(args)
+    finally:
+        _release_warehouse()
+    if not outcome.success:
+        raise DbtBuildError(_failure_message(" ".join(command), outcome))
+    return outcome.result
+
+
+def _release_warehouse() -> None:
+    """Close the warehouse connection dbt-duckdb keeps for the life of the process.
+
+    The profile sets keep_open: true because with false dbt-duckdb closes the database
+    (a checkpoint) whenever no node holds it and opens it again for the next one, hundreds of
+    times per build. The runner reopens the file itself for the summary, which DuckDB only
+    allows once this process's dbt connection is gone.
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    environment = DuckDBConnectionManager._ENV
+    if environment is not None:
+        environment.close()
+    DuckDBConnectionManager.close_all_connections()
+
+
+def _failure_message(command: str, outcome: Any) -> str:
+    """Name every failed node with its message, or say why dbt itself stopped."""
+    results = getattr(outcome.result, "results", None) or []
+    failed = [r for r in results if str(r.status) in _FAILED]
+    if not failed:
+        reason = outcome.exception or "see the dbt log under $RECSYS_DATA_DIR/dbt/logs"
+        return f"`dbt {command}` stopped: {reason}"
+    skipped = sum(1 for r in results if str(r.status) == "skipped")
+    parts = []
+    for r in failed:
+        node = r.node
+        what = f"{node.resource_type} {node.name} ({node.original_file_path})"
+        if str(r.status) == "fail":
+            sample = _failing_rows(getattr(node, "compiled_code", None))
+            parts.append(f"{what} failed: {r.failures} failing rows{sample}")
+        else:
+            parts.append(f"{what}: {(r.message or '').strip()}")
+    return (
+        f"`dbt {command}`: {len(failed)} node(s) failed"
+        + (f", {skipped} skipped because of them" if skipped else "")
+        + ":\n  - "
+        + "\n  - ".join(parts)
+        + f"\nFailing rows: run `dbt test --select <test>` or read the compiled SQL under "
+        f"{_target_path() / 'compiled'}"
+    )
+
+
+def _failing_rows(compiled_sql: str | None, *, limit: int = 3) -> str:
+    """Return the first failing rows of a data test as text, or "" if they cannot be read."""
+    if not compiled_sql:
+        return ""
+    import duckdb
+
+    try:
+        with duckdb.connect(str(paths().warehouse), read_only=True) as connection:
+            cursor = connection.execute(f"select * from ({compiled_sql}) limit {limit}")
+            names = [column[0] for column in cursor.description or []]
+            rows = cursor.fetchall()
+    except duckdb.Error:
+        return ""  # the message still names the test; its SQL is under target/compiled
+    shown = "; ".join(
+        ", ".join(f"{n}={v}" for n, v in zip(names, row, strict=True)) for row in rows
+    )
+    return f", e.g. {shown}" if shown else ""
+
+
+def _node_timings(result: Any) -> list[NodeTiming]:
+    return [
+        NodeTiming(
+            name=r.node.name,
+            resource_type=str(r.node.resource_type),
+            status=str(r.status),
+            seconds=float(r.execution_time or 0.0),
+        )
+        for r in getattr(result, "results", None) or []
+    ]
+
+
+def _summarize(
+    warehouse: Path, *, elapsed_s: float, nodes: list[NodeTiming], docs_index: Path | None
+) -> BuildSummary:
+    """Read reconciliation, quarantine reasons and mart sizes with a read-only connection."""
+    import duckdb
+
+    summary = BuildSummary(warehouse, elapsed_s, nodes=nodes, docs_index=docs_index)
+    connection = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        existing = {
+            row[0]
+            for row in connection.execute(
+                "select table_name from information_schema.tables where table_schema = 'main'"
+            ).fetchall()
+        }
+        if "ingest_reconciliation" in existing:
+            rows = connection.execute(
+                f"select source_file, {', '.join(_COUNT_FIELDS)} "
+                "from ingest_reconciliation order by source_file"
+            ).fetchall()
+            summary.files.extend(SourceFileCounts(*row) for row in rows)
+        if "events_quarantine" in existing:
+            # Group by the reason's kind: the quoted value or timestamp varies per row.
+            summary.quarantine_reasons.extend(
+                connection.execute(
+                    """
+                    select
+                        regexp_replace(quarantine_reason, ' ''.*''$| [0-9]{4}-[0-9].*$', '')
+                            as kind,
+                        count(*) as rows,
+                        min(quarantine_reason) as example
+                    from events_quarantine
+                    group by kind
+                    order by rows desc, kind
+                    limit 5
+                    """
+                ).fetchall()
+            )
+        for mart in MARTS:
+            if mart in existing:
+                counted = connection.execute(f"select count(*) from {mart}").fetchone()
+                summary.mart_rows[mart] = int(counted[0]) if counted else 0
+    finally:
+        connection.close()
+    return summary

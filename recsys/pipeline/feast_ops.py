@@ -1,0 +1,177 @@
+"""Feast glue: the store on feature_repo/, `feast apply` from Python, and feature refs.
+
+Training and serving take their feature lists from the feature service (`feature_refs`), so a
+feature added to a view reaches both or neither.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from recsys import silence_feast_warnings
+from recsys.config import export_data_dir_env, feature_repo_dir
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+    from feast.repo_contents import RepoContents
+
+
+def feature_store(*, connect_redis: bool = True) -> FeatureStore:
+    """Return a FeatureStore on feature_repo/ with RECSYS_DATA_DIR and the Redis env set.
+
+    Args:
+        connect_redis: Find (or start) a Redis and export FEAST_REDIS_CONNECTION first; pass
+            False for registry or offline work that never reads the online store.
+    """
+    from feast import FeatureStore
+
+    from recsys.redis_runtime import ensure_redis
+
+    # Feast creates the registry's folder but not its parents.
+    (export_data_dir_env() / "feast").mkdir(parents=True, exist_ok=True)
+    if connect_redis:
+        ensure_redis()  # says so when it has to start a Redis of its own
+    silence_feast_warnings()  # importing Feast overrode the filter
+    return FeatureStore(repo_path=str(feature_repo_dir()))
+
+
+def apply() -> str:
+    """Register feature_repo/'s objects like `feast apply` and return what was registered.
+
+    Objects in the registry that the repo no longer defines are removed, as `feast apply` does.
+    The repo modules are imported afresh, so a changed RECSYS_DATA_DIR reaches the source paths.
+    """
+    from feast.repo_operations import extract_objects_for_apply_delete
+
+    store = feature_store()
+    repo = _parse_repo(feature_repo_dir(), project=store.project)
+    to_apply, to_delete, _, _ = extract_objects_for_apply_delete(
+        store.project, store.registry, repo
+    )
+    store.apply(to_apply, objects_to_delete=to_delete, partial=False)
+    return _describe(store, removed=[obj.name for obj in to_delete])
+
+
+def feature_refs(
+    service_name: str, view_name: str, *, store: FeatureStore | None = None
+) -> list[str]:
+    """Return the `view:feature` refs of one view's projection inside a feature service.
+
+    Args:
+        service_name: Feature service, e.g. "ranker_v1".
+        view_name: Feature view inside it, e.g. "user_features".
+        store: A store to read the registry from; default `feature_store(connect_redis=False)`.
+
+    Raises:
+        ValueError: The service does not contain that view.
+    """
+    store = store or feature_store(connect_redis=False)
+    service = store.get_feature_service(service_name)
+    names = []
+    for projection in service.feature_view_projections:
+        names.append(projection.name)
+        if view_name in (projection.name, projection.name_to_use()):
+            return [f"{projection.name_to_use()}:{f.name}" for f in projection.features]
+    raise ValueError(
+        f"feature service {service_name!r} has no view {view_name!r}; it has {names}; "
+        "add the view to feature_repo/feature_services.py and run `recsys apply`"
+    )
+
+
+def _parse_repo(repo_root: Path, *, project: str) -> RepoContents:
+    """Import the repo's definition modules afresh and collect their Feast objects."""
+    from feast.project import Project
+    from feast.repo_operations import parse_repo
+
+    with _fresh_repo_imports(repo_root):
+        repo = parse_repo(repo_root)
+    if not repo.projects:  # as `feast apply`: the project comes from feature_store.yaml
+        repo.projects.append(Project(name=project, description=""))
+    return repo
+
+
+@contextlib.contextmanager
+def _fresh_repo_imports(repo_root: Path) -> Iterator[None]:
+    """Let Feast import the repo files as `feast apply` does, without stale modules or .pyc.
+
+    Feast names modules by their path relative to the working directory, and the files import
+    each other by those names (`from entities import ...`), so both need the repo root.
+    """
+    root = repo_root.resolve()
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and Path(file).resolve().parent == root:
+            del sys.modules[name]  # cached definitions hold the old RECSYS_DATA_DIR paths
+    importlib.invalidate_caches()
+    added = str(root) not in sys.path
+    if added:
+        sys.path.append(str(root))
+    no_bytecode = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True  # keep __pycache__ out of feature_repo/, like the CLI
+    try:
+        with contextlib.chdir(root):
+            yield
+    finally:
+        sys.dont_write_bytecode = no_bytecode
+        if added:
+            sys.path.remove(str(root))
+
+
+def _describe(store: FeatureStore, *, removed: list[str]) -> str:
+    lines = [f"feast apply: project {store.project}, registry {store.config.registry.path}"]
+    entities = ", ".join(
+        f"{e.name} ({e.join_key})" for e in sorted(store.list_entities(), key=lambda e: e.name)
+    )
+    lines.append(f"  entities: {entities}")
+    for view in sorted(store.list_feature_views(), key=lambda v: v.name):
+        source = view.stream_source or view.batch_source
+        assert source is not None  # Feast refuses to register a view without a source
+        lines.append(
+            f"  feature view {view.name}: {len(view.features)} features, ttl {_days(view.ttl)}, "
+            f"source {source.name}"
+        )
+    for service in store.list_feature_services():
+        views = ", ".join(p.name for p in service.feature_view_projections)
+        lines.append(f"  feature service {service.name}: {views}")
+    if removed:
+        lines.append(f"  removed: {', '.join(removed)}")
+    return "\n".join(lines)
+
+
+def _days(ttl: timedelta | None) -> str:
+    if not ttl:
+        return "none (rows never expire)"
+    whole = ttl == timedelta(days=ttl.days)
+    return f"{ttl.days} day{'' if ttl.days == 1 else 's'}" if whole else str(ttl)
+
+
+# The batch_recommendations file: written by `recsys batch-score`, read by Feast and the server.
+BATCH_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("event_timestamp", pa.timestamp("us", tz="UTC")),
+        ("item_ids", pa.list_(pa.string())),
+        ("scores", pa.list_(pa.float64())),
+        ("model_version", pa.string()),
+    ]
+)
+
+
+def ensure_batch_source(path: Path) -> None:
+    """Write an empty, typed batch_recommendations file if none exists yet.
+
+    Feast's own materialize reads every view's source, and batch scoring writes this one only
+    on its first run: until then the view reads an empty file of the right schema.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(BATCH_SCHEMA.empty_table(), path)

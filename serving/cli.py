@@ -1,0 +1,103 @@
+"""`recsys serve | batch-score`: the inference commands (registered by the CLI in ops/)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+import typer
+
+from recsys.config import paths
+
+
+def batch_score(
+    k: int = typer.Option(20, help="Recommendations per user."),
+    candidates: int = typer.Option(300, help="Candidates scored per user."),
+    active_days: int = typer.Option(30, help="Users with an event in this many days are active."),
+    workers: int = typer.Option(min(2, os.cpu_count() or 1), help="Scoring processes."),
+    materialize: bool = typer.Option(True, help="Also load the results into Redis via Feast."),
+) -> None:
+    """Score every active user (no session); write to DuckDB and Redis."""
+    from tqdm import tqdm
+
+    from recsys import registry
+    from recsys.contract import FEATURE_SERVICE
+    from recsys.pipeline.feast_ops import feature_store
+    from recsys.ranking.inputs import ranker_inputs
+    from recsys.ranking.loading import load_catalog
+    from recsys.ranking.ranker import load_ranker
+    from recsys.ranking.recommend import Scorer
+    from serving.batch import run_batch
+
+    layout_paths = paths()
+    model_dir = registry.current_dir(layout_paths.models)
+    if model_dir is None:
+        print("No promoted model: run `make train` first.", file=sys.stderr)
+        raise typer.Exit(1)
+    store = feature_store(connect_redis=materialize)
+    inputs = ranker_inputs(store, FEATURE_SERVICE)
+    catalog = load_catalog(
+        layout_paths.exports,
+        snapshot="serving",
+        item_feature_names=list(inputs.layout.item_features),
+    )
+    scorer = Scorer.bind(load_ranker(model_dir), inputs.layout)
+    result = run_batch(
+        exports=layout_paths.exports,
+        warehouse=layout_paths.warehouse,
+        catalog=catalog,
+        scorer=scorer,
+        k=k,
+        candidates=candidates,
+        active_days=active_days,
+        workers=workers,
+        progress_factory=lambda total: tqdm(total=total, unit="user", desc="batch scoring"),
+    )
+    print(
+        f"Scored {result.users:,} active users ({result.rows:,} recommendations) with model "
+        f"{result.model_version} in {result.seconds:.1f} s: {result.users_per_second:,.0f} users/s."
+    )
+    print(f"  warehouse table batch_recommendations in {layout_paths.warehouse}")
+    if materialize:
+        from recsys.pipeline import materialize as mat
+
+        summary = mat.materialize(
+            start=None,
+            end=None,
+            incremental=False,
+            views=["user_batch_recommendations"],
+            engine="fast",
+        )
+        print(mat.format_summary(summary))
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="Port."),
+    workers: int = typer.Option(1, help="Worker processes (use 2 on 2 cores for throughput)."),
+) -> None:
+    """Start the API and the try-it page (uses our own Redis if none answers at REDIS_URL)."""
+    import uvicorn
+
+    from recsys.config import export_data_dir_env
+    from recsys.redis_runtime import ensure_redis
+
+    export_data_dir_env()
+    ensure_redis()
+    if workers > 1:
+        metrics_dir = paths().run / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        os.environ["PROMETHEUS_MULTIPROCESS_DIR"] = str(metrics_dir)
+    print(f"Serving on http://{host}:{port}  (API docs at /docs)")
+    uvicorn.run(
+        "serving.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )

@@ -1,1 +1,0 @@
-"""Benchmarks behind `make bench-*`; results go to benchmarks.json and BENCHMARKS.md."""
