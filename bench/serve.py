@@ -363,8 +363,9 @@ def profile(*, data_dir: Path, redis_url: str, traffic: Traffic, requests: int) 
     from pydantic import TypeAdapter
 
     from recsys.config import Settings
-    from serving.main import build_state
-    from serving.routes.recommendations import RecommendationsOut, recommendations
+    from serving.routes.recommendations import recommendations
+    from serving.schemas import RecommendationsOut
+    from serving.state import build_state
 
     state = build_state(Settings(data_dir=data_dir, redis_url=redis_url))
     catalog = state.catalog

@@ -27,6 +27,6 @@ EVENT_KEY_PREFIX = "recsys:event:"
 ROLLING_SESSION_PREFIX = "user:"
 
 
-def rolling_session_key(user_id: str) -> str:
-    """The session entity of a user's rolling session (no explicit session id)."""
-    return f"{ROLLING_SESSION_PREFIX}{user_id}"
+def session_key(user_id: str, session_id: str | None) -> str:
+    """The online session entity: the given session, else the user's rolling session."""
+    return session_id if session_id is not None else f"{ROLLING_SESSION_PREFIX}{user_id}"

@@ -28,12 +28,11 @@ import pyarrow.parquet as pq
 from numba import njit
 
 from recsys.pipeline.feast_ops import BATCH_SCHEMA
-from recsys.ranking.candidates import CandidateConfig, generate
+from recsys.ranking.candidates import CandidateConfig
 from recsys.ranking.catalog import Catalog
-from recsys.ranking.recommend import Scorer
+from recsys.ranking.recommend import Moment, Scorer, candidates, features
 from recsys.ranking.session import SessionArrays, session_features
 from recsys.ranking.users import average_price, user_context
-from recsys.ranking.vectors import assemble
 
 EMPTY_SESSION = SessionArrays.empty()
 
@@ -120,27 +119,23 @@ def _score_chunk(rows: list[dict[str, Any]]) -> tuple[list[str], np.ndarray, np.
     catalog, scorer = _CATALOG, _SCORER
     assert catalog is not None and scorer is not None
     session_row = session_features(EMPTY_SESSION)
-    users = [user_context(row, catalog, scorer.layout.user_features) for row in rows]
-    cands = [generate(catalog, EMPTY_SESSION, user, config=_CONFIG) for user in users]
+    moments = [
+        Moment(
+            session=EMPTY_SESSION,
+            user=user_context(row, catalog, scorer.layout.user_features),
+            user_avg_price=average_price(row),
+            now_s=_NOW_S,
+        )
+        for row in rows
+    ]
+    cands = [candidates(catalog, moment, config=_CONFIG) for moment in moments]
     offsets = np.zeros(len(rows) + 1, np.int64)
     np.cumsum([len(c) for c in cands], out=offsets[1:])
     # float64 is what the compiled model reads: filling it here spares it a converted copy
     X = np.empty((int(offsets[-1]), len(scorer.columns)), np.float64)
     reorder = not scorer.in_layout_order
-    for row, user, user_cands, lo, hi in zip(
-        rows, users, cands, offsets[:-1], offsets[1:], strict=True
-    ):
-        block = assemble(
-            scorer.layout,
-            catalog,
-            user_cands,
-            item_rows=catalog.item_features[user_cands.items],
-            user=user,
-            session=EMPTY_SESSION,
-            session_row=session_row,
-            now_s=_NOW_S,
-            user_avg_price=average_price(row),
-        )
+    for moment, user_cands, lo, hi in zip(moments, cands, offsets[:-1], offsets[1:], strict=True):
+        block = features(scorer.layout, catalog, user_cands, moment, session_row=session_row)
         X[lo:hi] = block[:, scorer.columns] if reorder else block
     ids = [str(r["user_id"]) for r in rows]
     if len(X) == 0:

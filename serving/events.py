@@ -18,103 +18,24 @@ import logging
 import os
 import socket
 import threading
-import unicodedata
 import uuid
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import redis
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from recsys.contract import EVENT_KEY_PREFIX
+from recsys.config import Settings
+from recsys.contract import EVENT_KEY_PREFIX, session_key
 from recsys.ranking.session import SessionState
 from serving.metrics import EVENTS
 from serving.online import OnlineFeatures, OnlineStoreUnavailableError
-from serving.recommender import session_key
+from serving.schemas import EventIn, EventsOut, EventStatus
 
 log = logging.getLogger(__name__)
-
-MAX_ID_LENGTH = 128
-
-
-def check_id(value: str, *, field: str) -> str:
-    """Reject ids that are empty, too long or contain control characters."""
-    if not value or not value.strip():
-        raise ValueError(f"{field} is empty; send a non-empty string")
-    if len(value) > MAX_ID_LENGTH:
-        raise ValueError(
-            f"{field} is {len(value)} characters long; at most {MAX_ID_LENGTH} are allowed"
-        )
-    bad = next((c for c in value if unicodedata.category(c) == "Cc"), None)
-    if bad is not None:
-        raise ValueError(f"{field} contains the control character {bad!r}; remove it")
-    return value
-
-
-class EventIn(BaseModel):
-    """One interaction, in the canonical event schema."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    event_id: str | None = Field(
-        None, description="Idempotency key; a repeat is not counted twice."
-    )
-    user_id: str
-    session_id: str | None = Field(
-        None, description="Omit to use the user's rolling session (30-minute inactivity gap)."
-    )
-    item_id: str
-    event_type: Literal["view", "add_to_cart", "purchase"] = "view"
-    event_timestamp: datetime | float | None = Field(
-        None, description="ISO-8601 (UTC if no offset) or unix seconds/milliseconds; default now."
-    )
-
-    @field_validator("event_id", "user_id", "session_id", "item_id")
-    @classmethod
-    def _ids(cls, value: str | None, info: Any) -> str | None:
-        return None if value is None else check_id(value, field=info.field_name)
-
-    def timestamp(self, *, now: datetime, max_skew: timedelta) -> datetime:
-        """The event time in UTC; raises ValueError for a time too far in the future."""
-        raw = self.event_timestamp
-        if raw is None:
-            return now
-        if isinstance(raw, datetime):
-            ts = raw if raw.tzinfo else raw.replace(tzinfo=UTC)
-        else:
-            seconds = raw / 1000.0 if abs(raw) >= 1e11 else float(raw)  # ms vs s by magnitude
-            ts = datetime.fromtimestamp(seconds, tz=UTC)
-        ts = ts.astimezone(UTC)
-        if ts > now + max_skew:
-            raise ValueError(
-                f"event_timestamp {ts.isoformat()} is in the future (server time "
-                f"{now.isoformat()}); send the time the event happened"
-            )
-        return ts
-
-
-class EventBatch(BaseModel):
-    """Several events at once."""
-
-    model_config = ConfigDict(extra="forbid")
-    events: list[EventIn]
-
-
-class EventStatus(BaseModel):
-    event_id: str
-    status: Literal["accepted", "duplicate"]
-
-
-class EventsOut(BaseModel):
-    accepted: int
-    duplicates: int
-    degraded: bool
-    reason: str | None = None
-    events: list[EventStatus]
 
 
 class LandingWriter:
@@ -162,6 +83,18 @@ class EventProcessor:
         )
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, online: OnlineFeatures) -> EventProcessor:
+        """The processor the server runs, configured from its settings."""
+        return cls(
+            online=online,
+            redis_url=settings.redis_url,
+            landing=LandingWriter(settings.paths.landing_served),
+            timeout_s=settings.redis_timeout_ms / 1000,
+            id_ttl=timedelta(days=settings.event_id_ttl_days),
+            max_skew=timedelta(minutes=settings.max_future_skew_minutes),
+        )
 
     def records(self, events: list[EventIn]) -> list[dict[str, Any]]:
         """Normalize a batch (ids, UTC times); raises ValueError naming the bad event."""

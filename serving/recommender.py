@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from recsys.contract import rolling_session_key
+from recsys.contract import session_key
 from recsys.ranking.candidates import CandidateConfig
 from recsys.ranking.catalog import Catalog
-from recsys.ranking.recommend import recommend
+from recsys.ranking.recommend import Moment, recommend
 from recsys.ranking.session import SessionArrays, SessionState, session_arrays
 from recsys.ranking.users import average_price, user_context
 from serving.metrics import FALLBACKS, STAGE_SECONDS
 from serving.online import OnlineRow, OnlineStoreUnavailableError
+from serving.schemas import Contribution, ItemOut
 from serving.state import BatchList, ServingState
 
 log = logging.getLogger(__name__)
@@ -47,19 +48,8 @@ class Query:
 
 
 @dataclass
-class Item:
-    item_id: str
-    score: float
-    rank: int
-    category: str | None = None
-    price: float | None = None
-    title: str | None = None
-    explanation: list[dict[str, float | str]] | None = None
-
-
-@dataclass
 class Answer:
-    items: list[Item]
+    items: list[ItemOut]
     model_version: str | None
     degraded: bool
     reason: str | None
@@ -68,9 +58,19 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-def session_key(user_id: str, session_id: str | None) -> str:
-    """The online session entity: the given session, else the user's rolling session."""
-    return session_id if session_id is not None else rolling_session_key(user_id)
+class _ModelPathError(Exception):
+    """The model path cannot answer: why, and what it read before it stopped."""
+
+    def __init__(
+        self,
+        reason: str,
+        label: str,
+        *,
+        row: OnlineRow | None = None,
+        session: SessionState | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason, self.label, self.row, self.session = reason, label, row, session
 
 
 def answer(state: ServingState, query: Query) -> Answer:
@@ -83,33 +83,31 @@ def answer(state: ServingState, query: Query) -> Answer:
     catalog = state.catalog
     if catalog is None:
         FALLBACKS.labels(reason="no_features").inc()
-        return Answer(
-            [],
-            state.model_version,
-            True,
-            f"no features built yet: {state.catalog_error or 'run `make features`'}",
-            0,
-            0,
-            timings,
-        )
+        reason = f"no features built yet: {state.catalog_error or 'run `make features`'}"
+        return Answer([], state.model_version, True, reason, 0, 0, timings)
     categories = _category_codes(catalog, query.categories)
-    key = session_key(query.user_id, query.session_id)
+    try:
+        return _ranked(state, catalog, query, categories, timings)
+    except _ModelPathError as degraded:
+        return _fallback(state, catalog, query, categories, timings, degraded)
 
+
+def _ranked(
+    state: ServingState,
+    catalog: Catalog,
+    query: Query,
+    categories: np.ndarray | None,
+    timings: dict[str, float],
+) -> Answer:
+    """The model path: online rows, candidates, features, ranker (raises _ModelPathError)."""
     t0 = time.perf_counter()
     try:
-        row = state.online.read(user_id=query.user_id, session_key=key)
+        row = state.online.read(
+            user_id=query.user_id, session_key=session_key(query.user_id, query.session_id)
+        )
     except OnlineStoreUnavailableError as exc:
         timings["features"] = _ms(t0)
-        return _fallback(
-            state,
-            catalog,
-            query,
-            None,
-            categories,
-            timings,
-            reason=f"online store unavailable ({exc})",
-            label="redis",
-        )
+        raise _ModelPathError(f"online store unavailable ({exc})", "redis") from exc
     timings["features"] = _ms(t0)
     STAGE_SECONDS.labels(stage="features").observe(timings["features"] / 1000)
 
@@ -118,29 +116,25 @@ def answer(state: ServingState, query: Query) -> Answer:
         session = session.current(gap_minutes=state.settings.session_gap_minutes)
     scorer = state.scorer
     if scorer is None:
-        return _fallback(
-            state,
-            catalog,
-            query,
-            row,
-            categories,
-            timings,
-            reason=f"no model loaded: {state.model_error}; run `make train`",
-            label="no_model",
+        raise _ModelPathError(
+            f"no model loaded: {state.model_error}; run `make train`",
+            "no_model",
+            row=row,
             session=session,
         )
 
     t0 = time.perf_counter()
     try:
-        arrays = _arrays(session, catalog)
-        user = user_context(row.user, catalog, scorer.layout.user_features)
+        moment = Moment(
+            session=_arrays(session, catalog),
+            user=user_context(row.user, catalog, scorer.layout.user_features),
+            user_avg_price=average_price(row.user),
+            now_s=session.last_time_s if session and session.last_time_s else time.time(),
+        )
         ranked = recommend(
             scorer,
             catalog,
-            session=arrays,
-            user=user,
-            user_avg_price=average_price(row.user),
-            now_s=session.last_time_s if session and session.last_time_s else time.time(),
+            moment,
             k=query.k,
             config=CandidateConfig(n=state.settings.candidates),
             exclude=_exclusions(catalog, query, session),
@@ -149,17 +143,9 @@ def answer(state: ServingState, query: Query) -> Answer:
         )
     except Exception as exc:  # a bug in the model path must still leave the user an answer
         log.exception("ranking failed for user %s", query.user_id)
-        return _fallback(
-            state,
-            catalog,
-            query,
-            row,
-            categories,
-            timings,
-            reason=f"ranking failed ({type(exc).__name__}: {exc})",
-            label="error",
-            session=session,
-        )
+        raise _ModelPathError(
+            f"ranking failed ({type(exc).__name__}: {exc})", "error", row=row, session=session
+        ) from exc
     timings["rank"] = _ms(t0)
     STAGE_SECONDS.labels(stage="rank").observe(timings["rank"] / 1000)
     items = _items(catalog, ranked.items, ranked.scores)
@@ -190,14 +176,12 @@ def _fallback(
     state: ServingState,
     catalog: Catalog,
     query: Query,
-    row: OnlineRow | None,
     categories: np.ndarray | None,
     timings: dict[str, float],
-    *,
-    reason: str,
-    label: str,
-    session: SessionState | None = None,
+    degraded: _ModelPathError,
 ) -> Answer:
+    """Batch recommendations (from Redis, else in memory), then popularity; marked degraded."""
+    reason, label, row, session = degraded.reason, degraded.label, degraded.row, degraded.session
     FALLBACKS.labels(reason=label).inc()
     exclude = set(_excluded_ids(query, session))
     batch: BatchList | None = row.batch if row is not None else None
@@ -284,7 +268,7 @@ def _category_codes(catalog: Catalog, names: tuple[str, ...]) -> np.ndarray | No
 
 def _items(
     catalog: Catalog, idx: np.ndarray, scores: np.ndarray, ids: list[str] | None = None
-) -> list[Item]:
+) -> list[ItemOut]:
     out = []
     for rank, (i, score) in enumerate(zip(idx, scores, strict=True), start=1):
         i = int(i)
@@ -292,7 +276,7 @@ def _items(
         price = float(catalog.price[i]) if known else float("nan")
         title = catalog.titles[i] if known else None
         out.append(
-            Item(
+            ItemOut(
                 item_id=str(catalog.item_ids[i]) if known else (ids[rank - 1] if ids else "?"),
                 score=round(float(score), 6),
                 rank=rank,
@@ -304,12 +288,12 @@ def _items(
     return out
 
 
-def _explain(items: list[Item], contributions: np.ndarray, names: list[str]) -> None:
+def _explain(items: list[ItemOut], contributions: np.ndarray, names: list[str]) -> None:
     for item, row in zip(items, contributions, strict=False):
         values = row[:-1]  # the last column is the bias term
         top = np.argsort(-np.abs(values))[:EXPLAIN_TOP]
         item.explanation = [
-            {"feature": names[j], "contribution": round(float(values[j]), 5)} for j in top
+            Contribution(feature=names[j], contribution=round(float(values[j]), 5)) for j in top
         ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from recsys import registry
-from recsys.config import Settings
+from recsys import registry, silence_feast_warnings
+from recsys.config import Settings, feast_connection_string, feature_repo_dir
 from recsys.contract import ITEM_VIEW, USER_VIEW
 from recsys.ranking.catalog import Catalog
 from recsys.ranking.inputs import RankerInputs, ranker_inputs
@@ -136,6 +137,27 @@ class ServingState:
         self.scorer, self.model_target, self.model_error = scorer, key, None
         log.info("serving model %s", ranker.version)
         return True
+
+
+def open_store(settings: Settings) -> Any:
+    """A Feast store on feature_repo/ pointed at settings' data dir and Redis, failing fast."""
+    from feast import FeatureStore
+
+    os.environ["RECSYS_DATA_DIR"] = str(settings.data_dir)
+    timeout = settings.redis_timeout_ms / 1000
+    os.environ["FEAST_REDIS_CONNECTION"] = (
+        feast_connection_string(settings.redis_url)
+        + f",socket_timeout={timeout},socket_connect_timeout={timeout}"
+    )
+    silence_feast_warnings()  # importing Feast overrode the filter
+    return FeatureStore(repo_path=str(feature_repo_dir()))
+
+
+def build_state(settings: Settings) -> ServingState:
+    """Everything the routes need, loaded once (the lifespan calls this)."""
+    state = create_state(settings, open_store(settings))
+    state.online.fail_fast()
+    return state
 
 
 def create_state(settings: Settings, store: FeatureStore) -> ServingState:

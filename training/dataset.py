@@ -25,11 +25,12 @@ import pandas as pd
 import pyarrow as pa
 
 from recsys.contract import MAX_SESSION_EVENTS
-from recsys.ranking.candidates import CandidateConfig, Candidates, UserContext, generate
+from recsys.ranking.candidates import CandidateConfig, Candidates, UserContext
 from recsys.ranking.catalog import Catalog
-from recsys.ranking.session import TYPE_CODE, SessionArrays, session_features
-from recsys.ranking.users import AVG_PRICE, user_context
-from recsys.ranking.vectors import FeatureLayout, assemble
+from recsys.ranking.recommend import Moment, candidates, features
+from recsys.ranking.session import TYPE_CODE, SessionArrays
+from recsys.ranking.users import average_price, user_context
+from recsys.ranking.vectors import FeatureLayout
 
 SECONDS_PER_DAY = 86_400
 
@@ -243,13 +244,17 @@ def build_examples(
     user_keys = log.user_ids[queries.session]
     users = _UserRows(fetch, user_keys, days, catalog, layout)
 
+    moments: list[Moment] = []
     generated: list[Candidates] = []
-    contexts: list[UserContext] = []
     for q in range(len(queries)):
-        user = users.context(q)
-        session = log.prefix(int(queries.session[q]), int(queries.prefix_len[q]))
-        generated.append(generate(catalog, session, user, config=config))
-        contexts.append(user)
+        moment = Moment(
+            session=log.prefix(int(queries.session[q]), int(queries.prefix_len[q])),
+            user=users.context(q),
+            user_avg_price=users.avg_price(q),
+            now_s=float(queries.time_s[q]),
+        )
+        generated.append(candidates(catalog, moment, config=config))
+        moments.append(moment)
         if progress and q % 1000 == 999:
             progress(1000)
     if progress:
@@ -261,19 +266,9 @@ def build_examples(
         hit = cands.items == queries.target[q]
         if drop_missing_targets and not hit.any():
             continue
-        session = log.prefix(int(queries.session[q]), int(queries.prefix_len[q]))
-        X = assemble(
-            layout,
-            catalog,
-            cands,
-            item_rows=items.rows(q, cands.items),
-            user=contexts[q],
-            session=session,
-            session_row=session_features(session),
-            now_s=float(queries.time_s[q]),
-            user_avg_price=users.avg_price(q),
+        blocks.append(
+            features(layout, catalog, cands, moments[q], item_rows=items.rows(q, cands.items))
         )
-        blocks.append(X)
         labels.append(np.where(hit, queries.grade[q], 0).astype(np.int8))
         groups.append(len(cands))
         cand_items.append(cands.items)
@@ -289,7 +284,7 @@ def build_examples(
             "time_s": queries.time_s[kept_idx],
             "target": queries.target[kept_idx],
             "grade": queries.grade[kept_idx],
-            "user_is_known": np.array([contexts[q].known for q in kept], bool),
+            "user_is_known": np.array([moments[q].user.known for q in kept], bool),
             "n_candidates": np.asarray(groups, np.int32),
         }
     )
@@ -335,9 +330,7 @@ class _UserRows:
         return self._cache[pos]
 
     def avg_price(self, q: int) -> float:
-        row = self._rows[int(self._position[q])]
-        value = row.get(AVG_PRICE) if row else None
-        return float(value) if value is not None else float("nan")
+        return average_price(self._rows[int(self._position[q])])
 
 
 class _ItemRows:

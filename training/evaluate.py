@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.ranking.catalog import Catalog
+from recsys.ranking.recommend import top_k
 from training.baselines import BASELINES
 from training.dataset import ExampleSet, SessionLog
 
@@ -70,11 +71,8 @@ def ranker_result(
     tops: list[np.ndarray] = []
     for q in range(len(targets)):
         lo, hi = offsets[q], offsets[q + 1]
-        s = scores[lo:hi]
-        take = min(CUTOFF, hi - lo)
-        best = np.argpartition(-s, take - 1)[:take] if take else np.zeros(0, np.int64)
-        best = best[np.lexsort((examples.candidates[lo:hi][best], -s[best]))]
-        top = examples.candidates[lo:hi][best]
+        items = examples.candidates[lo:hi]
+        top = items[top_k(scores[lo:hi], items, CUTOFF)]
         tops.append(top)
         ranks[q] = rank_in(top, int(targets[q]))
     return MethodResult(name, ranks, tops)

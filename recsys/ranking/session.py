@@ -12,20 +12,23 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from recsys.contract import MAX_SESSION_EVENTS, SESSION_GAP_MINUTES
+from recsys.ranking.columns import columns
 
 EVENT_TYPES = ("view", "add_to_cart", "purchase")
 TYPE_CODE = {name: code for code, name in enumerate(EVENT_TYPES)}
 
-SESSION_FEATURES = [
-    "session_events",
-    "session_distinct_items",
-    "session_duration_s",
-    "session_last_gap_s",
-    "session_mean_gap_s",
-    "session_carts",
-    "session_purchases",
-    "session_repeat_share",
-]
+# Session features: name -> meaning. session_features() fills each by name.
+SESSION_FEATURES = {
+    "session_events": "events so far in the session",
+    "session_distinct_items": "distinct items so far in the session",
+    "session_duration_s": "seconds from the first event to the last",
+    "session_last_gap_s": "seconds between the last two events",
+    "session_mean_gap_s": "mean seconds between consecutive events",
+    "session_carts": "add-to-cart events in the session",
+    "session_purchases": "purchases in the session",
+    "session_repeat_share": "share of events on an item seen before in the session",
+}
+SESSION = columns(SESSION_FEATURES)
 
 
 @dataclass
@@ -120,18 +123,18 @@ def session_features(session: SessionArrays) -> np.ndarray:
     """Return SESSION_FEATURES for one session (nan where undefined, e.g. empty session)."""
     n = len(session)
     out = np.full(len(SESSION_FEATURES), np.nan, np.float32)
-    out[0] = n
+    out[SESSION.session_events] = n
     if n == 0:
         return out
     distinct = len(np.unique(session.items))
-    out[1] = distinct
+    out[SESSION.session_distinct_items] = distinct
     times = session.times_s
-    out[2] = times[-1] - times[0]
+    out[SESSION.session_duration_s] = times[-1] - times[0]
     if n > 1:
         gaps = np.diff(times)
-        out[3] = gaps[-1]
-        out[4] = gaps.mean()
-    out[5] = np.count_nonzero(session.types == TYPE_CODE["add_to_cart"])
-    out[6] = np.count_nonzero(session.types == TYPE_CODE["purchase"])
-    out[7] = 1.0 - distinct / n
+        out[SESSION.session_last_gap_s] = gaps[-1]
+        out[SESSION.session_mean_gap_s] = gaps.mean()
+    out[SESSION.session_carts] = np.count_nonzero(session.types == TYPE_CODE["add_to_cart"])
+    out[SESSION.session_purchases] = np.count_nonzero(session.types == TYPE_CODE["purchase"])
+    out[SESSION.session_repeat_share] = 1.0 - distinct / n
     return out

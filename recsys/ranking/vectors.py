@@ -20,40 +20,43 @@ from numba import njit
 
 from recsys.ranking.candidates import Candidates, UserContext
 from recsys.ranking.catalog import NO_CATEGORY, Catalog
+from recsys.ranking.columns import columns
 from recsys.ranking.session import SESSION_FEATURES, TYPE_CODE, SessionArrays
 
 EPOCH_SUFFIX = "_epoch_s"
 ENGAGED_TYPE = TYPE_CODE["add_to_cart"]  # add_to_cart or purchase
 SECONDS_PER_DAY = 86_400.0
 
-CROSS_FEATURES = [
-    "in_session_count",
-    "in_session_recency",
-    "is_last_item",
-    "engaged_in_session",
-    "candidate_prescore",
-    "covis_sum",
-    "covis_sum_norm",
-    "covis_last",
-    "covis_last_rank",
-    "seq_sum",
-    "seq_sum_norm",
-    "seq_last",
-    "seq_last_rank",
-    "sknn",
-    "sknn_norm",
-    "popularity",
-    "popularity_norm",
-    "events_last_day",
-    "same_category_as_last",
-    "session_category_share",
-    "user_category_share",
-    "price_vs_session",
-    "price_vs_user",
-    "user_recent_rank",
-    "context_from_user_history",
-    "user_is_known",
-]
+# Cross features: name -> meaning. _fill_cross writes each by name (CROSS.<name>).
+CROSS_FEATURES = {
+    "in_session_count": "times the candidate occurs in the session",
+    "in_session_recency": "events since the candidate last occurred in the session",
+    "is_last_item": "1 when the candidate is the session's last item",
+    "engaged_in_session": "1 when the candidate was carted or bought in the session",
+    "candidate_prescore": "the candidate generators' fused score",
+    "covis_sum": "co-visitation with the context items, recency-weighted sum",
+    "covis_sum_norm": "covis_sum over the best candidate's",
+    "covis_last": "co-visitation with the most recent context item",
+    "covis_last_rank": "rank among the most recent item's co-visited neighbours",
+    "seq_sum": "sequential (a then b) neighbour score with the context, weighted sum",
+    "seq_sum_norm": "seq_sum over the best candidate's",
+    "seq_last": "sequential score after the most recent context item",
+    "seq_last_rank": "rank among the most recent item's sequential neighbours",
+    "sknn": "session-kNN score (votes of similar past sessions)",
+    "sknn_norm": "sknn over the best candidate's",
+    "popularity": "time-decayed popularity",
+    "popularity_norm": "popularity over the most popular item's",
+    "events_last_day": "events on the candidate in the last day",
+    "same_category_as_last": "1 when in the category of the most recent context item",
+    "session_category_share": "share of the session's events in the candidate's category",
+    "user_category_share": "the user's share of activity in the candidate's category",
+    "price_vs_session": "price over the session's mean price",
+    "price_vs_user": "price over the user's average price",
+    "user_recent_rank": "position among the user's recent items (1 = most recent)",
+    "context_from_user_history": "1 when the context came from history (empty session)",
+    "user_is_known": "1 when the user has batch features",
+}
+CROSS = columns(CROSS_FEATURES)
 
 
 def _model_name(prefix: str, feature: str) -> str:
@@ -221,7 +224,7 @@ def _fill_cross(
     user: tuple[np.ndarray, np.ndarray, np.ndarray],
     scalars: tuple[float, float, float, float],
 ) -> None:
-    """Write CROSS_FEATURES, in order, into `out` (compiled: one pass over the candidates).
+    """Write every CROSS_FEATURES column into `out` (compiled: one pass over the candidates).
 
     nan means "does not apply" (no session, no category, no price, ...) and 0 "applies, none".
     """
@@ -276,55 +279,62 @@ def _fill_cross(
                     count += 1
                     last_at = j
                     engaged = engaged or session_types[j] >= ENGAGED_TYPE
-            row[0] = count
-            row[1] = n_session - 1 - last_at if last_at >= 0 else nan
-            row[2] = 1.0 if session_items[n_session - 1] == item else 0.0
-            row[3] = 1.0 if engaged else 0.0
+            row[CROSS.in_session_count] = count
+            row[CROSS.in_session_recency] = n_session - 1 - last_at if last_at >= 0 else nan
+            row[CROSS.is_last_item] = 1.0 if session_items[n_session - 1] == item else 0.0
+            row[CROSS.engaged_in_session] = 1.0 if engaged else 0.0
         else:
-            row[0], row[1], row[2], row[3] = 0.0, nan, 0.0, 0.0
-        row[4] = prescore[i]
-        row[5] = covis_sum[i]
-        row[6] = covis_sum[i] / tops[0] if tops[0] > 0 else np.float32(0.0)
-        row[7] = covis_last[i]
-        row[8] = covis_last_rank[i]
-        row[9] = seq_sum[i]
-        row[10] = seq_sum[i] / tops[1] if tops[1] > 0 else np.float32(0.0)
-        row[11] = seq_last[i]
-        row[12] = seq_last_rank[i]
-        row[13] = sknn[i]
-        row[14] = sknn[i] / tops[2] if tops[2] > 0 else np.float32(0.0)
-        row[15] = popularity[item]
-        row[16] = (
+            row[CROSS.in_session_count] = 0.0
+            row[CROSS.in_session_recency] = nan
+            row[CROSS.is_last_item] = 0.0
+            row[CROSS.engaged_in_session] = 0.0
+        row[CROSS.candidate_prescore] = prescore[i]
+        row[CROSS.covis_sum] = covis_sum[i]
+        row[CROSS.covis_sum_norm] = covis_sum[i] / tops[0] if tops[0] > 0 else np.float32(0.0)
+        row[CROSS.covis_last] = covis_last[i]
+        row[CROSS.covis_last_rank] = covis_last_rank[i]
+        row[CROSS.seq_sum] = seq_sum[i]
+        row[CROSS.seq_sum_norm] = seq_sum[i] / tops[1] if tops[1] > 0 else np.float32(0.0)
+        row[CROSS.seq_last] = seq_last[i]
+        row[CROSS.seq_last_rank] = seq_last_rank[i]
+        row[CROSS.sknn] = sknn[i]
+        row[CROSS.sknn_norm] = sknn[i] / tops[2] if tops[2] > 0 else np.float32(0.0)
+        row[CROSS.popularity] = popularity[item]
+        row[CROSS.popularity_norm] = (
             popularity[item] / np.float32(top_popularity) if top_popularity > 0 else np.float32(0.0)
         )
-        row[17] = recent_events[item]
+        row[CROSS.events_last_day] = recent_events[item]
 
         cat = category_codes[item]
-        row[18], row[19], row[20] = nan, nan, nan
+        row[CROSS.same_category_as_last] = nan
+        row[CROSS.session_category_share] = nan
+        row[CROSS.user_category_share] = nan
         if cat != NO_CATEGORY:
             if last_cat != NO_CATEGORY:
-                row[18] = 1.0 if cat == last_cat else 0.0
+                row[CROSS.same_category_as_last] = 1.0 if cat == last_cat else 0.0
             if n_categorized:
                 same = 0
                 for j in range(n_categorized):
                     if session_cats[j] == cat:
                         same += 1
-                row[19] = np.float32(same) / np.float32(n_categorized)
+                row[CROSS.session_category_share] = np.float32(same) / np.float32(n_categorized)
             if len(user_categories):
-                row[20] = 0.0
+                row[CROSS.user_category_share] = 0.0
                 for j in range(len(user_categories)):
                     if user_categories[j] == cat:
-                        row[20] = user_shares[j]
+                        row[CROSS.user_category_share] = user_shares[j]
                         break
-        row[21] = price[item] / session_price if session_price > 0 else nan
-        row[22] = price[item] / np.float32(user_avg_price) if user_avg_price > 0 else nan
-        row[23] = nan
+        row[CROSS.price_vs_session] = price[item] / session_price if session_price > 0 else nan
+        row[CROSS.price_vs_user] = (
+            price[item] / np.float32(user_avg_price) if user_avg_price > 0 else nan
+        )
+        row[CROSS.user_recent_rank] = nan
         for j in range(n_recent):
             if recent[j] == item:
-                row[23] = j + 1
+                row[CROSS.user_recent_rank] = j + 1
                 break
-        row[24] = from_history
-        row[25] = user_known
+        row[CROSS.context_from_user_history] = from_history
+        row[CROSS.user_is_known] = user_known
 
 
 @njit(cache=True)

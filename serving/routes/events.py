@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import TypeAdapter, ValidationError
 
 from serving.deps import Events, State
-from serving.events import EventBatch, EventIn, EventsOut
+from serving.schemas import EventBatch, EventIn, EventsOut
 
 router = APIRouter(tags=["events"])
 

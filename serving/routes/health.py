@@ -4,27 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from serving.deps import State
 from serving.metrics import FEATURE_AGE, render
+from serving.schemas import Check, Health, Readiness
 
 router = APIRouter(tags=["operations"])
-
-
-class Health(BaseModel):
-    status: str
-
-
-class Check(BaseModel):
-    ok: bool
-    detail: str
-
-
-class Readiness(BaseModel):
-    ready: bool
-    checks: dict[str, Check]
-    model_version: str | None
 
 
 @router.get("/health", response_model=Health)

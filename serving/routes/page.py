@@ -7,25 +7,12 @@ from pathlib import Path
 import duckdb
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
-from pydantic import BaseModel
 
 from serving.deps import State
+from serving.schemas import ItemDetails, UserSample
 
 router = APIRouter(tags=["page"])
 STATIC = Path(__file__).resolve().parents[1] / "static"
-
-
-class UserSample(BaseModel):
-    user_id: str
-    events_total: int
-
-
-class ItemDetails(BaseModel):
-    item_id: str
-    title: str | None
-    category: str | None
-    price: float | None
-    popularity: float
 
 
 # The page's own files, by name: a fixed list rather than a mounted folder, so nothing else

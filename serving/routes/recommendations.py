@@ -5,41 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
-from pydantic import BaseModel
 
 from serving.deps import State
-from serving.events import MAX_ID_LENGTH, check_id
 from serving.recommender import Query as RecQuery
 from serving.recommender import UnknownCategoryError, answer
+from serving.schemas import MAX_ID_LENGTH, RecommendationsOut, check_id
 
 router = APIRouter(tags=["recommendations"])
-
-
-class Contribution(BaseModel):
-    feature: str
-    contribution: float
-
-
-class ItemOut(BaseModel):
-    item_id: str
-    score: float
-    rank: int
-    category: str | None = None
-    price: float | None = None
-    title: str | None = None
-    explanation: list[Contribution] | None = None
-
-
-class RecommendationsOut(BaseModel):
-    user_id: str
-    session_id: str | None
-    items: list[ItemOut]
-    model_version: str | None
-    degraded: bool
-    reason: str | None = None
-    session_events: int
-    candidates: int
-    timings_ms: dict[str, float]
 
 
 def _split(values: list[str] | None, *, field: str) -> tuple[str, ...]:
@@ -110,7 +82,7 @@ async def recommendations(
     return RecommendationsOut(
         user_id=user_id,
         session_id=session_id,
-        items=[ItemOut.model_validate(item, from_attributes=True) for item in result.items],
+        items=result.items,
         model_version=result.model_version,
         degraded=result.degraded,
         reason=result.reason,

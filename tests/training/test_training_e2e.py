@@ -19,7 +19,7 @@ from recsys.ranking.candidates import UserContext
 from recsys.ranking.inputs import ranker_inputs
 from recsys.ranking.loading import load_catalog
 from recsys.ranking.ranker import load_ranker
-from recsys.ranking.recommend import Scorer, recommend
+from recsys.ranking.recommend import Moment, Scorer, recommend
 from recsys.ranking.session import SessionArrays
 from tests.world import SMALL_TRAIN, World, environment, train_model
 
@@ -158,15 +158,13 @@ def _category_share(scorer: Scorer, catalog, category: str, probe: str) -> float
         np.zeros(5, np.int8),
         catalog.as_of.timestamp() - 300 + 60.0 * np.arange(5),
     )
-    ranked = recommend(
-        scorer,
-        catalog,
+    moment = Moment(
         session=session,
         user=UserContext.unknown(len(scorer.layout.user_features)),
         user_avg_price=float("nan"),
         now_s=float(session.times_s[-1]),
-        k=10,
     )
+    ranked = recommend(scorer, catalog, moment, k=10)
     target = catalog.category_code(category)
     return float(np.mean(catalog.category_codes[ranked.items] == target))
 

@@ -55,3 +55,19 @@ def test_price_relative_to_the_session() -> None:
     layout, rows = _matrix(catalog, ["a", "b"])  # prices 10 and 12: mean 11
     col = layout.names.index("price_vs_session")
     assert np.isclose(rows["c"][col], 8.0 / 11.0)
+
+
+def test_every_cross_column_is_written_by_name() -> None:
+    # A name added to CROSS_FEATURES but never computed would leave its column as it was:
+    # fill the block with a sentinel first and look for it afterwards.
+    from recsys.ranking.vectors import CROSS_FEATURES, _cross
+
+    catalog = tiny_catalog()
+    sentinel = np.float32(-7.25e30)
+    for items in (["a", "e", "a"], []):
+        session = session_of(catalog, items, ["view"] * len(items))
+        user = UserContext.unknown(2)
+        cands = generate(catalog, session, user)
+        out = np.full((len(cands), len(CROSS_FEATURES)), sentinel, np.float32)
+        _cross(out, catalog, cands, user, session, float("nan"))
+        assert len(cands) and not np.any(out == sentinel)
