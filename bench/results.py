@@ -84,6 +84,8 @@ def record(
     data: dict[str, Any] = {}
     if RESULTS_JSON.exists():
         data = json.loads(RESULTS_JSON.read_text())
+    if section in data:  # the run it replaces goes to the history, one line
+        data.setdefault(HISTORY, []).append(_history_line(data[section]))
     data[section] = {
         "title": title,
         "command": command,
@@ -98,6 +100,22 @@ def record(
     RESULTS_MD.write_text(render(data))
 
 
+HISTORY = "_history"  # earlier runs, oldest first: one line each, newest sections above
+
+
+def _history_line(section: dict[str, Any]) -> str:
+    speed = section["machine"].get("calibration_ms")
+    rows = "; ".join(
+        ", ".join(f"{c} {_cell(row.get(c))}" for c in section["columns"][:4])
+        for row in section["rows"]
+    )
+    return (
+        f"{section['measured_at']}, git {section['git_revision']}"
+        + (f", speed check {speed} ms" if speed else "")
+        + f": {section['title']}: {rows}"
+    )
+
+
 def render(data: dict[str, Any]) -> str:
     """Turn all recorded sections into the markdown of BENCHMARKS.md."""
     out = [
@@ -108,7 +126,7 @@ def render(data: dict[str, Any]) -> str:
         "run on a shared machine: compare rows measured side by side, not across sections.",
         "",
     ]
-    for key in sorted(data):
+    for key in sorted(k for k in data if k != HISTORY):
         section = data[key]
         m = section["machine"]
         out += [
@@ -131,6 +149,15 @@ def render(data: dict[str, Any]) -> str:
             out.append("| " + " | ".join(_cell(row.get(c)) for c in section["columns"]) + " |")
         if section.get("notes"):
             out += ["", section["notes"]]
+        out.append("")
+    if data.get(HISTORY):
+        out += [
+            "## History",
+            "",
+            "Earlier runs, oldest first (replaced by the sections above).",
+            "",
+        ]
+        out += [f"- {line}" for line in data[HISTORY]]
         out.append("")
     return "\n".join(out)
 

@@ -9,6 +9,7 @@ takes effect. The registry stores the absolute paths that were current at apply 
 from feast import FileSource, PushSource
 
 from recsys.config import paths
+from recsys.contract import MAX_SESSION_EVENTS
 
 _paths = paths()
 
@@ -40,7 +41,7 @@ session_state_source = FileSource(
     name="session_state_source",
     path=str(_paths.export("session_state")),
     timestamp_field="event_timestamp",
-    description="One row per session: its last 50 events, as of its last event.",
+    description=f"One row per session: its last {MAX_SESSION_EVENTS} events, as of its last event.",
     tags={"dbt_model": "session_state"},
 )
 

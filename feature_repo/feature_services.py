@@ -3,8 +3,10 @@
 from feast import FeatureService
 from feature_views import item_features_fv, session_state_fv, user_features_fv
 
+from recsys.contract import FEATURE_SERVICE
+
 ranker_v1_service = FeatureService(
-    name="ranker_v1",
+    name=FEATURE_SERVICE,
     features=[user_features_fv, item_features_fv, session_state_fv],
     description=(
         "Features of the LightGBM ranker v1. user_features and item_features share column "

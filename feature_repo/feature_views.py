@@ -20,12 +20,20 @@ from entities import item_entity, session_entity, user_entity
 from feast import FeatureView, Field
 from feast.types import Array, Float64, Int64, String
 
+from recsys.contract import (
+    BATCH_VIEW,
+    ITEM_NEIGHBORS_VIEW,
+    ITEM_VIEW,
+    SESSION_VIEW,
+    USER_VIEW,
+)
+
 _DAILY_COUNTS = [
     f"{kind}_{window}" for window in ("1d", "7d", "30d") for kind in ("views", "carts", "purchases")
 ]
 
 user_features_fv = FeatureView(
-    name="user_features",
+    name=USER_VIEW,
     entities=[user_entity],
     # Rows exist only for days a user was active; a returning user keeps the totals and recent
     # items of the last active day. Half a year bounds how stale that history may be.
@@ -52,7 +60,7 @@ user_features_fv = FeatureView(
 )
 
 item_features_fv = FeatureView(
-    name="item_features",
+    name=ITEM_VIEW,
     entities=[item_entity],
     # Same daily grain as users: an item with no events for half a year counts as cold.
     ttl=timedelta(days=180),
@@ -75,7 +83,7 @@ item_features_fv = FeatureView(
 )
 
 item_neighbors_fv = FeatureView(
-    name="item_neighbors",
+    name=ITEM_NEIGHBORS_VIEW,
     entities=[item_entity],
     # Rows exist only at snapshot starts (train/valid/test/serving), so a row must stay valid
     # for a whole window, whose length follows the data's time span. A year covers the
@@ -95,7 +103,7 @@ item_neighbors_fv = FeatureView(
 )
 
 session_state_fv = FeatureView(
-    name="session_state",
+    name=SESSION_VIEW,
     entities=[session_entity],
     # Sessions end after 30 minutes of inactivity; a day leaves room for long sessions and
     # clock skew while keeping yesterday's session from joining today's events.
@@ -115,7 +123,7 @@ session_state_fv = FeatureView(
 )
 
 user_batch_recommendations_fv = FeatureView(
-    name="user_batch_recommendations",
+    name=BATCH_VIEW,
     entities=[user_entity],
     # Batch scoring reruns at least weekly in practice; a month-old list is better than none
     # for a returning user but should not outlive a model generation by much.

@@ -29,10 +29,6 @@ class Decision:
     reason: str
 
 
-def version_dir(models: Path, version: str) -> Path:
-    return models / version
-
-
 def current_dir(models: Path) -> Path | None:
     """The folder `current` points at, or None when nothing was promoted yet."""
     link = models / CURRENT

@@ -56,10 +56,6 @@ class Breaker:
                 self._open_until = 0.0
                 self.last_error = None
 
-    @property
-    def is_open(self) -> bool:
-        return not self.allow()
-
 
 @dataclass(frozen=True)
 class OnlineRow:

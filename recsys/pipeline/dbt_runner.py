@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from recsys import import_with_gc_paused
-from recsys.config import dbt_project_dir, export_data_dir_env, paths
+from recsys.config import Settings, dbt_project_dir, export_data_dir_env, paths
+from recsys.contract import MAX_SESSION_EVENTS
 
 # Marts counted in the summary, in the order the table lists them.
 MARTS: Final = (
@@ -190,6 +191,20 @@ def format_summary(summary: BuildSummary) -> str:
     return "\n".join(lines)
 
 
+def contract_vars() -> dict[str, Any]:
+    """The vars every build passes: the session rules the server shares with the marts.
+
+    The gap comes from RECSYS_SESSION_GAP_MINUTES (default: the contract's), so one setting
+    moves the server's rolling sessions and dbt's sessionization together; dbt_project.yml
+    holds the same defaults for plain `dbt` runs (a test keeps them equal).
+    """
+    gap = Settings().session_gap_minutes
+    return {
+        "session_gap_minutes": int(gap) if gap == int(gap) else gap,
+        "max_session_events": MAX_SESSION_EVENTS,
+    }
+
+
 def _target_path() -> Path:
     return paths().data_dir / "dbt" / "target"
 
@@ -216,8 +231,7 @@ def _invoke(*command: str, select: str | None, vars: dict[str, Any] | None, quie
         args.append("--quiet")
     if select:
         args += ["--select", select]
-    if vars:
-        args += ["--vars", json.dumps(vars)]
+    args += ["--vars", json.dumps({**contract_vars(), **(vars or {})})]
     try:
         outcome = runner_class().invoke(args)
     finally:

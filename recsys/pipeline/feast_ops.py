@@ -1,7 +1,7 @@
 """Feast glue: the store on feature_repo/, `feast apply` from Python, and feature refs.
 
-Training and serving take their feature lists from the feature service (`feature_refs`), so a
-feature added to a view reaches both or neither.
+Training and serving take their feature lists from the feature service
+(`recsys.ranking.inputs`), so a feature added to a view reaches both or neither.
 """
 
 from __future__ import annotations
@@ -59,32 +59,6 @@ def apply() -> str:
     )
     store.apply(to_apply, objects_to_delete=to_delete, partial=False)
     return _describe(store, removed=[obj.name for obj in to_delete])
-
-
-def feature_refs(
-    service_name: str, view_name: str, *, store: FeatureStore | None = None
-) -> list[str]:
-    """Return the `view:feature` refs of one view's projection inside a feature service.
-
-    Args:
-        service_name: Feature service, e.g. "ranker_v1".
-        view_name: Feature view inside it, e.g. "user_features".
-        store: A store to read the registry from; default `feature_store(connect_redis=False)`.
-
-    Raises:
-        ValueError: The service does not contain that view.
-    """
-    store = store or feature_store(connect_redis=False)
-    service = store.get_feature_service(service_name)
-    names = []
-    for projection in service.feature_view_projections:
-        names.append(projection.name)
-        if view_name in (projection.name, projection.name_to_use()):
-            return [f"{projection.name_to_use()}:{f.name}" for f in projection.features]
-    raise ValueError(
-        f"feature service {service_name!r} has no view {view_name!r}; it has {names}; "
-        "add the view to feature_repo/feature_services.py and run `recsys apply`"
-    )
 
 
 def _parse_repo(repo_root: Path, *, project: str) -> RepoContents:

@@ -1,7 +1,7 @@
 """Load the latest feature rows into Redis in exactly Feast's online format (`recsys materialize`).
 
 Stock `feast materialize` builds one protobuf object per value in Python (about 6k rows/s for
-20 features, see PERFORMANCE-NOTES.md). The fast engine writes the same bytes column-wise:
+20 features here, see BENCHMARKS.md). The fast engine writes the same bytes column-wise:
 DuckDB picks the latest row per entity, numpy and Arrow encode whole columns, and each batch's
 Redis commands go out as one buffer. What Feast 0.67 writes, and so what we write
 (feast/infra/online_stores/redis.py and feast/infra/key_encoding_utils.py):
@@ -37,9 +37,11 @@ from recsys.pipeline.online_format import (
     encode_entity_keys,
     encode_timestamps,
     encode_values,
+    field_name,
     newer_than_stored,
     read_timestamps_command,
     resp_commands,
+    timestamp_field,
 )
 
 if TYPE_CHECKING:
@@ -177,13 +179,12 @@ def write_view(
         ValueError: A column is missing, a join key is null, or the online store is not a
             single Redis server with entity keys of version 3.
     """
-    from feast.infra.online_stores.helpers import _mmh3
     from feast.infra.online_stores.redis import RedisOnlineStore, _versioned_fv_name
 
     online = _redis_config(store)
     name = _versioned_fv_name(view, store.config)
-    ts_field = f"_ts:{name}".encode()
-    fields = [_mmh3(f"{name}:{f.name}") for f in view.features]
+    ts_field = timestamp_field(name)
+    fields = [field_name(name, f.name) for f in view.features]
     key_types = {c.name: c.dtype.to_value_type() for c in view.entity_columns}
     value_types = [f.dtype.to_value_type() for f in view.features]
     expire = str(online.key_ttl_seconds).encode() if online.key_ttl_seconds else None

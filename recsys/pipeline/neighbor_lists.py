@@ -8,8 +8,8 @@ per snapshot bucket; this module turns those rows into ranked lists. A compiled 
 each list's best `top_k` in a small heap, so the tens of millions of candidate rows of a
 large build are never sorted (a SQL window sort of them cost more CPU than any other node).
 
-The rules are the ones docs/contracts.md gives, and the scores are the same floating-point
-operations in the same order as the SQL they replaced:
+The rules are the ones docs/contracts.md gives, and the scores are the floating-point
+operations of that formula in this order (a SQL version must keep it to match bit for bit):
 - at snapshot k a pair is a candidate when its first co-occurrence (covis), or its first
   a-then-b order (seq), is strictly before snapshot_at;
 - score_k = bucket_0 * carry_0_k + ... + bucket_(k-1) * carry_(k-1)_k + bucket_k, where

@@ -56,6 +56,18 @@ _READ_TS = (
 Columns = list[tuple[np.ndarray, np.ndarray]]  # (n, width) uint8 bytes and their keep-mask
 
 
+def field_name(view: str, feature: str) -> bytes:
+    """The hash field of one feature: Feast's mmh3 of "<view>:<feature>" (readers use it too)."""
+    from feast.infra.online_stores.helpers import _mmh3
+
+    return bytes(_mmh3(f"{view}:{feature}"))
+
+
+def timestamp_field(view: str) -> bytes:
+    """The hash field holding a view's row timestamp (a protobuf Timestamp)."""
+    return f"_ts:{view}".encode()
+
+
 def encode_values(
     array: pa.Array | pa.ChunkedArray, value_type: ValueType, *, label: str = "column"
 ) -> pa.BinaryArray:

@@ -4,9 +4,9 @@
 protobuf-to-Python conversion; see BENCHMARKS.md), a third of a whole recommendation. The
 rows it reads are plain Redis hashes whose layout Feast defines (and our materializer
 writes): key = serialized entity key + project, field = mmh3("<view>:<feature>"), value = a
-Value protobuf. This reader asks for exactly those fields with HMGET and decodes them with
-Feast's own converter, so it returns what `get_online_features` returns (a test checks it)
-while spending a fraction of the time. Writes still go through Feast (push).
+Value protobuf (online_format.py names and writes them). This reader asks for exactly those
+fields with HMGET and decodes them with Feast's own converter, so it returns what
+`get_online_features` returns (a test checks it) while spending a fraction of the time.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from feast.infra.key_encoding_utils import serialize_entity_key
-from feast.infra.online_stores.helpers import _mmh3
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 from feast.type_map import feast_value_type_to_python_type
+
+from recsys.pipeline.online_format import field_name
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class ViewFields:
 
     @classmethod
     def of(cls, view: str, features: Sequence[str]) -> ViewFields:
-        return cls(view, tuple(features), tuple(_mmh3(f"{view}:{f}") for f in features))
+        return cls(view, tuple(features), tuple(field_name(view, f) for f in features))
 
 
 class EntityReader:

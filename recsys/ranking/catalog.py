@@ -35,10 +35,6 @@ class Csr:
     def empty(cls, rows: int) -> Csr:
         return cls(np.zeros(rows + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
 
-    def row(self, r: int) -> tuple[np.ndarray, np.ndarray]:
-        start, stop = self.indptr[r], self.indptr[r + 1]
-        return self.indices[start:stop], self.scores[start:stop]
-
 
 @dataclass(frozen=True)
 class SessionIndex:

@@ -1,10 +1,9 @@
 """The compiled inner loops of candidate generation: neighbours, session-kNN and fusion.
 
-Why compiled (numba): a request walks a few thousand neighbour links and past sessions.
-Written with numpy, every step was a call on a small array and the calls' own overhead was
-most of the cost (about 0.6 ms per request at best on these machines, 1 ms and more in slow
-phases); one compiled pass over the same arrays takes tens of microseconds. candidates.py
-keeps the meaning and the documentation; this module only loops.
+Why compiled (numba): a request walks a few thousand neighbour links and past sessions. As
+numpy calls on small arrays, the calls' own overhead would be most of the cost (about 0.6 ms
+per request here); one compiled pass over the same arrays takes tens of microseconds.
+candidates.py keeps the meaning and the documentation; this module only loops.
 
 Scratch: each call collects items into a small pool through a dense item -> pool slot map
 of the catalog's size (`Catalog.item_slot`), which every kernel returns to its resting state

@@ -14,7 +14,6 @@ RECENT_ITEMS = "recent_item_ids"
 TOP_CATEGORIES = "top_categories"
 TOP_CATEGORY_SHARES = "top_category_shares"
 AVG_PRICE = "avg_price_30d"
-LIST_FEATURES = (RECENT_ITEMS, TOP_CATEGORIES, TOP_CATEGORY_SHARES)
 
 
 def user_context(

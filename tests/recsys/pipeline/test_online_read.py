@@ -9,9 +9,10 @@ import duckdb
 import pytest
 
 from recsys.contract import FEATURE_SERVICE, SESSION_VIEW
-from recsys.pipeline.feast_ops import feature_refs, feature_store
+from recsys.pipeline.feast_ops import feature_store
 from recsys.ranking.session import SessionState
 from serving.online import BATCH_FIELDS, SESSION_FIELDS, OnlineFeatures
+from tests.feast_refs import feature_refs
 from tests.world import World, environment
 
 

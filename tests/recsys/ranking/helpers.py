@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 
-from recsys.ranking.catalog import Catalog, build_catalog
+from recsys.ranking.catalog import Catalog, Csr, build_catalog
 from recsys.ranking.session import TYPE_CODE, SessionArrays
 
 AS_OF = datetime(2026, 1, 10, tzinfo=UTC)
@@ -82,3 +82,9 @@ def session_of(catalog: Catalog, items: list[str], types: list[str] | None = Non
         np.array([TYPE_CODE[t] for t in types], np.int8),
         AS_OF.timestamp() + 60.0 * np.arange(len(items)),
     )
+
+
+def row(csr: Csr, r: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row r of a Csr: its neighbour indices and scores."""
+    start, stop = csr.indptr[r], csr.indptr[r + 1]
+    return csr.indices[start:stop], csr.scores[start:stop]

@@ -1,15 +1,15 @@
 import numpy as np
 
-from tests.recsys.ranking.helpers import tiny_catalog
+from tests.recsys.ranking.helpers import row, tiny_catalog
 
 
 def test_neighbours_are_indexed_and_sorted_by_score() -> None:
     catalog = tiny_catalog()
     a = catalog.index_of("a")
-    targets, scores = catalog.covis.row(a)
+    targets, scores = row(catalog.covis, a)
     assert list(catalog.item_ids[targets]) == ["b", "c"]
     assert list(scores) == [5.0, 1.0]
-    seq_targets, _ = catalog.seq.row(a)
+    seq_targets, _ = row(catalog.seq, a)
     assert list(catalog.item_ids[seq_targets]) == ["d"]
 
 
@@ -30,9 +30,9 @@ def test_items_nobody_saw_before_as_of_are_not_recommendable() -> None:
 
 def test_session_index_orders_sessions_by_recency() -> None:
     catalog = tiny_catalog(sessions=[["a", "b"], ["a", "c"], ["a", "d"]])
-    sessions, _ = catalog.sessions.item_sessions.row(catalog.index_of("a"))
+    sessions, _ = row(catalog.sessions.item_sessions, catalog.index_of("a"))
     # session ids grow with end time, and each item's list is most recent first
     assert list(sessions) == [2, 1, 0]
-    items, _ = catalog.sessions.session_items.row(2)
+    items, _ = row(catalog.sessions.session_items, 2)
     assert set(catalog.item_ids[items]) == {"a", "d"}
     assert np.all(catalog.sessions.session_sizes == 2)
