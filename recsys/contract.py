@@ -23,6 +23,9 @@ MAX_SESSION_EVENTS = 50
 
 # The project's own Redis keys (Feast's keys are Feast's format, see recsys/pipeline).
 EVENT_KEY_PREFIX = "recsys:event:"
+# Written by every materialization (views, row counts, build id, time); the server checks it
+# cheaply to tell an online store that was never filled, or restarted empty, from a healthy one.
+MATERIALIZED_MARKER_KEY = "recsys:meta:materialized"
 # The online session entity of a request without a session id: the user's rolling session.
 ROLLING_SESSION_PREFIX = "user:"
 
