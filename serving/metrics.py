@@ -32,6 +32,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from starlette.routing import Match
 
 _LATENCY_BUCKETS = (
     0.0005,
@@ -66,6 +67,14 @@ FALLBACKS = Counter(
     "recsys_fallbacks_total", "Recommendations answered by a fallback, by reason", ["reason"]
 )
 EVENTS = Counter("recsys_events_total", "Events received, by outcome", ["status"])
+# Every series exists from the start at 0, so a dashboard's rate() and an alert on "fallbacks
+# went up" work before the first fallback instead of seeing the series appear from nothing.
+FALLBACK_REASONS = ("no_features", "redis", "no_model", "error")
+EVENT_STATUSES = ("accepted", "duplicate")
+for _reason in FALLBACK_REASONS:
+    FALLBACKS.labels(reason=_reason)
+for _status in EVENT_STATUSES:
+    EVENTS.labels(status=_status)
 FEATURE_AGE = Gauge(
     "recsys_feature_age_seconds",
     "Seconds since the served features were last materialized",
@@ -79,11 +88,40 @@ MODEL_INFO = Gauge(
 )
 
 
+class _OwnMetrics:
+    """The multiprocess folder also holds Feast's feature-server gauges (it imports
+    prometheus_client and writes there); they are never updated here and would only mislead."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._collector = multiprocess.MultiProcessCollector(None)
+        registry.register(self)
+
+    def collect(self) -> Any:
+        return (m for m in self._collector.collect() if m.name.startswith("recsys_"))
+
+
 def render() -> tuple[bytes, str]:
     """The exposition text for /metrics (all workers) and its content type."""
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
+    _OwnMetrics(registry)
     return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def route_path(scope: dict[str, Any]) -> str:
+    """The route template of a request, so labels stay few: `/items/{item_id}`, not each id.
+
+    FastAPI records the matched route in the scope for its own routes only; the docs routes
+    (`/docs`, `/openapi.json`) are plain Starlette routes, looked up here instead.
+    """
+    route = scope.get("route")
+    if route is not None:
+        return str(getattr(route, "path", "unmatched"))
+    app = scope.get("app")
+    for candidate in getattr(app, "routes", ()):
+        match, _ = candidate.matches(scope)
+        if match is Match.FULL:
+            return str(getattr(candidate, "path", "unmatched"))
+    return "unmatched"
 
 
 def model_changed(old: str | None, new: str | None) -> None:
@@ -115,9 +153,8 @@ class LatencyMiddleware:
         try:
             await self.app(scope, receive, record_status)
         finally:
-            route = scope.get("route")
             REQUEST_SECONDS.labels(
-                route=getattr(route, "path", "unmatched"),
+                route=route_path(scope),
                 method=scope.get("method", ""),
                 status=str(status["code"]),
             ).observe(time.perf_counter() - started)
