@@ -1,4 +1,4 @@
-"""What /metrics exposes: only the project's series, named routes, counters present from the start."""
+"""What /metrics exposes: only the project's series, named routes, counters from the start."""
 
 from __future__ import annotations
 
