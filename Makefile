@@ -23,9 +23,22 @@ HOST ?= 127.0.0.1
 .PHONY: help setup redis stop data features train batch-score serve demo test lint \
         bench bench-offline bench-serve bench-batch browser wrk docs clean
 
-help: ## List the targets
+help: ## List the targets and the variables they take
+	@echo "Targets:"
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
-	  awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+	  awk -v host='$(HOST)' -v port='$(PORT)' 'BEGIN {FS = ":.*?## "}; \
+	    {gsub(/\$$\(HOST\)/, host, $$2); gsub(/\$$\(PORT\)/, port, $$2); \
+	     printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+	@echo ""
+	@echo "Variables (make <target> NAME=value):"
+	@printf "  %-19s %s\n" \
+	  "PORT=$(PORT)" "port of make serve" \
+	  "HOST=$(HOST)" "interface of make serve (0.0.0.0 to listen on all)" \
+	  "DEMO_EVENTS=$(DEMO_EVENTS)" "events make demo / make data generate" \
+	  "DEMO_SEED=$(DEMO_SEED)" "seed of the generated data" \
+	  "TEST_WORKERS=$(TEST_WORKERS)" "pytest workers of make test" \
+	  "REDIS_URL" "environment: the Redis to use (unset: the project starts its own)" \
+	  "RECSYS_DATA_DIR" "environment: where data, warehouse and models live (default ./data)"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -42,8 +55,7 @@ redis: setup ## Use Redis at REDIS_URL if it answers, else start our own (loopba
 	@$(RECSYS) redis up
 
 stop: ## Stop what the project started (server, our own Redis); never anything else
-	@-[ -f data/run/server.pid ] && kill $$(cat data/run/server.pid) 2>/dev/null; rm -f data/run/server.pid
-	@-[ -x $(RECSYS) ] && $(RECSYS) redis down || true
+	@if [ -x $(RECSYS) ]; then $(RECSYS) stop; else echo "nothing to stop (not set up)"; fi
 
 data: setup ## Generate the built-in demo events into data/landing (deterministic)
 	$(RECSYS) ingest generate --events $(DEMO_EVENTS) --seed $(DEMO_SEED)

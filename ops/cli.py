@@ -8,11 +8,15 @@ stays instant.
 
 from __future__ import annotations
 
+import shlex
 import sys
+from pathlib import Path
 
 import typer
 
+from ops.cli_help import HELP_SETTINGS, use_click_style
 from ops.demo import demo
+from ops.stop import stop
 from recsys import redis_runtime
 from recsys.config import paths
 from recsys.ingest.cli import app as ingest_app
@@ -20,15 +24,19 @@ from recsys.pipeline.cli import apply, build, features, materialize
 from serving.cli import batch_score, serve
 from training.cli import train
 
+use_click_style()
 app = typer.Typer(
     name="recsys",
+    context_settings=HELP_SETTINGS,
     help="Feature-store-centric in-session recommender: ingest, build, train, score, serve.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 redis_app = typer.Typer(
-    help="Find, start or stop the Redis this project uses.", no_args_is_help=True
+    context_settings=HELP_SETTINGS,
+    help="Find, start or stop the Redis this project uses.",
+    no_args_is_help=True,
 )
 app.add_typer(redis_app, name="redis")
 app.add_typer(ingest_app, name="ingest")
@@ -41,6 +49,7 @@ for _name, _command in (
     ("batch-score", batch_score),
     ("serve", serve),
     ("demo", demo),
+    ("stop", stop),
 ):
     app.command(_name)(_command)
 
@@ -84,8 +93,10 @@ def env() -> None:
     export_data_dir_env()
     redis_runtime.ensure_redis(quiet=True)
     os.environ.setdefault("DBT_PROFILES_DIR", str(dbt_project_dir()))
+    # The venv's bin first, so `feast` and `dbt` are the locked versions recsys itself runs.
+    print(f'export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"')
     for name in ("RECSYS_DATA_DIR", "REDIS_URL", "FEAST_REDIS_CONNECTION", "DBT_PROFILES_DIR"):
-        print(f"export {name}='{os.environ[name]}'")
+        print(f"export {name}={shlex.quote(os.environ[name])}")
 
 
 def main() -> None:

@@ -74,6 +74,11 @@ class Paths:
         """PID files and state of processes the project started itself."""
         return self.data_dir / "run"
 
+    @property
+    def server_pid(self) -> Path:
+        """The PID of the `recsys serve` this data directory runs (read by `recsys stop`)."""
+        return self.run / "server.pid"
+
     def export(self, model: str) -> Path:
         return self.exports / f"{model}.parquet"
 

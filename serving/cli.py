@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import threading
+import time
 
 import typer
 
@@ -91,13 +93,40 @@ def serve(
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         os.environ["PROMETHEUS_MULTIPROCESS_DIR"] = str(metrics_dir)
-    print(f"Serving on http://{host}:{port}  (API docs at /docs)")
-    uvicorn.run(
-        "serving.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-    )
+    pid_file = paths().server_pid
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(f"{os.getpid()}\n")
+    url = f"http://{host}:{port}"
+    print(f"Starting the API on {url} (loading the model, the catalog and online features)...")
+    threading.Thread(target=_announce_when_up, args=(url,), daemon=True).start()
+    try:
+        uvicorn.run(
+            "serving.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        # Only our own record: a second `serve` on another port may have replaced it.
+        if pid_file.exists() and pid_file.read_text().strip() == str(os.getpid()):
+            pid_file.unlink()
+
+
+def _announce_when_up(url: str, timeout_s: float = 600.0) -> None:
+    """Print "Serving on" once /health answers, not before (start-up loads take a while)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
+                print(
+                    f"Serving on {url}  (API docs at {url}/docs; `make stop` stops it)", flush=True
+                )
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)

@@ -5,16 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
 from recsys.config import Paths, feast_connection_string, feature_repo_dir
 from recsys.pipeline import feast_ops
 from recsys.pipeline.materialize import materialize
-from recsys.redis_runtime import RedisServer
+from recsys.redis_runtime import RedisServer, free_port
 from tests.feature_repo.conftest import own_database
 from tests.feature_repo.exports import (
     WINDOW_END,
@@ -36,6 +38,30 @@ def _shell(command: str, *, env: dict[str, str]) -> str:
     return done.stdout
 
 
+def _feast_ui_answers(env: dict[str, str]) -> bool:
+    """`feast ui` starts on the repo and serves its project list (it needs grpcio)."""
+    port = free_port()
+    script = f'eval "$({BIN}/recsys env)" && cd {feature_repo_dir()} && exec feast ui --port {port}'
+    ui = subprocess.Popen(
+        ["bash", "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert ui.poll() is None, f"feast ui exited: {ui.stdout.read() if ui.stdout else ''}"
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/projects-list.json", timeout=2)
+                if answer.status_code == 200:
+                    return "recsys" in answer.text
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        return False
+    finally:
+        ui.terminate()
+        ui.wait(timeout=30)
+
+
 def test_feast_apply_and_materialize_incremental_continue_from_our_run(
     redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -46,9 +72,12 @@ def test_feast_apply_and_materialize_incremental_continue_from_our_run(
     write_batch_recommendations(Paths(data_dir).exports)
     url = own_database(redis_server)
     env = {k: v for k, v in os.environ.items() if k != "FEAST_REDIS_CONNECTION"}
-    env.update(RECSYS_DATA_DIR=str(data_dir), REDIS_URL=url, PATH=f"{BIN}:{env['PATH']}")
+    # No venv on PATH: `recsys env` must put it there, as README's Feast section relies on.
+    path = [p for p in env["PATH"].split(":") if Path(p).resolve() != BIN.resolve()]
+    env.update(RECSYS_DATA_DIR=str(data_dir), REDIS_URL=url, PATH=":".join(path))
 
-    assert "Applying changes for project recsys" in _shell(f"{BIN}/feast apply", env=env)
+    assert "Applying changes for project recsys" in _shell("feast apply", env=env)
+    assert _feast_ui_answers(env)
 
     monkeypatch.setenv("RECSYS_DATA_DIR", str(data_dir))
     monkeypatch.setenv("REDIS_URL", url)
@@ -56,7 +85,7 @@ def test_feast_apply_and_materialize_incremental_continue_from_our_run(
     materialize(start=WINDOW_START, end=WINDOW_END, incremental=False, views=None, engine="fast")
 
     later = WINDOW_END + timedelta(days=5)
-    _shell(f"{BIN}/feast materialize-incremental {later:%Y-%m-%dT%H:%M:%S}", env=env)
+    _shell(f"feast materialize-incremental {later:%Y-%m-%dT%H:%M:%S}", env=env)
 
     store = feast_ops.feature_store()
     view = store.get_feature_view("user_features")
