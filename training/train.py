@@ -48,6 +48,7 @@ from training.evaluate import (
     report_tables,
 )
 from training.params import TrainSettings
+from training.progress import round_progress
 
 PROMOTION_METRIC = "NDCG@10"
 
@@ -131,7 +132,7 @@ def fit(train: ExampleSet, valid: ExampleSet, settings: TrainSettings) -> lgb.Bo
         free_raw_data=True,
         params={"verbose": -1},
     )
-    callbacks: list[Any] = [lgb.log_evaluation(period=0)]
+    callbacks: list[Any] = [round_progress(settings.num_boost_round)]
     valid_sets = []
     if len(valid.group):
         dvalid = lgb.Dataset(

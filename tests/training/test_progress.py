@@ -1,0 +1,44 @@
+"""Training prints its rounds as it goes (the demo once trained for minutes in silence)."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+
+from training.progress import round_progress
+
+
+def test_rounds_are_reported_with_the_validation_metric_and_an_eta() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4))
+    label = (X[:, 0] > 0).astype(int)
+    group = [20] * 20
+    train = lgb.Dataset(X, label=label, group=group, params={"verbose": -1})
+    valid = lgb.Dataset(X, label=label, group=group, reference=train)
+    lines: list[str] = []
+    lgb.train(
+        {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10], "verbose": -1},
+        train,
+        num_boost_round=12,
+        valid_sets=[valid],
+        valid_names=["valid"],
+        callbacks=[round_progress(12, every_s=0.0, log_line=lines.append)],
+    )
+    assert len(lines) == 12
+    assert lines[0].strip().startswith("round    1/12, valid ndcg@10 ")
+    assert lines[-1].strip().startswith("round   12/12")
+    assert all("s left" in line for line in lines)
+
+
+def test_a_slow_clock_prints_only_the_first_and_last_rounds() -> None:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 3))
+    train = lgb.Dataset(X, label=(X[:, 1] > 0).astype(int), group=[10] * 20)
+    lines: list[str] = []
+    lgb.train(
+        {"objective": "lambdarank", "verbose": -1},
+        train,
+        num_boost_round=8,
+        callbacks=[round_progress(8, every_s=3600, log_line=lines.append)],
+    )
+    assert [line.split(",")[0].strip() for line in lines] == ["round    1/8", "round    8/8"]

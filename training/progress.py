@@ -1,0 +1,39 @@
+"""Progress of LightGBM's boosting rounds: round n / max, validation metric, ETA.
+
+LightGBM's own `log_evaluation` prints every k rounds with no time or ETA, and the demo
+trained for minutes in silence. This callback prints a line at most every few seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def round_progress(
+    max_rounds: int, *, every_s: float = 5.0, log_line: Callable[[str], Any] = print
+) -> Callable[[Any], None]:
+    """A lightgbm callback: `lgb.train(..., callbacks=[round_progress(n)])`."""
+    started = time.monotonic()
+    last = {"printed": started}
+
+    def callback(env: Any) -> None:
+        done = env.iteration + 1
+        now = time.monotonic()
+        if now - last["printed"] < every_s and done not in (1, max_rounds):
+            return
+        last["printed"] = now
+        elapsed = now - started
+        eta = elapsed / done * (max_rounds - done)
+        metric = ""
+        if env.evaluation_result_list:
+            data, name, value, _ = env.evaluation_result_list[0]
+            metric = f", {data} {name} {value:.4f}"
+        log_line(
+            f"    round {done:>4}/{max_rounds}{metric}, {elapsed:.0f} s elapsed, "
+            f"at most {eta:.0f} s left (early stopping may end sooner)"
+        )
+
+    callback.order = 30  # type: ignore[attr-defined]  # after early stopping's bookkeeping
+    return callback
