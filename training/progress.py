@@ -37,3 +37,25 @@ def round_progress(
 
     callback.order = 30  # type: ignore[attr-defined]  # after early stopping's bookkeeping
     return callback
+
+
+def count_progress(
+    total: int, label: str, *, every_s: float = 5.0, log_line: Callable[[str], Any] = print
+) -> Callable[[int], None]:
+    """A `progress(n)` callback that prints "label: done/total (pct), elapsed" now and then."""
+    started = time.monotonic()
+    state = {"done": 0, "printed": started}
+
+    def progress(step: int) -> None:
+        if step <= 0:
+            return  # a final call with the remainder 0 would print the total twice
+        state["done"] += step
+        now = time.monotonic()
+        if now - state["printed"] < every_s and state["done"] < total:
+            return
+        state["printed"] = now
+        done = state["done"]
+        share = done / total if total else 1.0
+        log_line(f"    {label}: {done:,}/{total:,} ({share:.0%}), {now - started:.0f} s")
+
+    return progress

@@ -48,7 +48,7 @@ from training.evaluate import (
     report_tables,
 )
 from training.params import TrainSettings
-from training.progress import round_progress
+from training.progress import count_progress, round_progress
 
 PROMOTION_METRIC = "NDCG@10"
 
@@ -107,6 +107,7 @@ def build_window(
         fetch=fetch,
         config=CandidateConfig(n=settings.candidates),
         drop_missing_targets=training,
+        progress=count_progress(len(queries), f"{window.name} queries", log_line=log_line),
     )
     log_line(
         f"  {window.name:5s} {_span(window)}: "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import lightgbm as lgb
 import numpy as np
 
-from training.progress import round_progress
+from training.progress import count_progress, round_progress
 
 
 def test_rounds_are_reported_with_the_validation_metric_and_an_eta() -> None:
@@ -42,3 +42,12 @@ def test_a_slow_clock_prints_only_the_first_and_last_rounds() -> None:
         callbacks=[round_progress(8, every_s=3600, log_line=lines.append)],
     )
     assert [line.split(",")[0].strip() for line in lines] == ["round    1/8", "round    8/8"]
+
+
+def test_counts_are_reported_until_the_total() -> None:
+    lines: list[str] = []
+    progress = count_progress(2_500, "train queries", every_s=3600, log_line=lines.append)
+    for step in (1_000, 1_000, 500):
+        progress(step)
+    # A slow clock prints only the end; the end always prints.
+    assert [line.strip() for line in lines] == ["train queries: 2,500/2,500 (100%), 0 s"]
