@@ -21,7 +21,7 @@ HOST ?= 127.0.0.1
 
 .DEFAULT_GOAL := help
 .PHONY: help setup redis stop data features train batch-score serve demo test lint \
-        bench bench-offline bench-serve bench-batch browser wrk docs clean
+        bench bench-offline bench-serve bench-batch browser wrk docs docs-serve clean
 
 help: ## List the targets and the variables they take
 	@echo "Targets:"
@@ -99,8 +99,11 @@ lint: setup ## ruff + mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy recsys training serving ops bench feature_repo tests
 
-docs: setup ## dbt docs generate (catalog of every model and column)
-	$(RECSYS) build --docs
+docs: setup ## dbt docs of the built warehouse (no rebuild): one HTML file that opens offline
+	$(RECSYS) docs
+
+docs-serve: setup ## Serve the dbt docs on http://127.0.0.1:8080 (dbt docs serve)
+	$(RECSYS) docs --serve
 
 bench: bench-offline bench-batch bench-serve ## All benchmarks; results in benchmarks.json and BENCHMARKS.md
 

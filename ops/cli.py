@@ -20,7 +20,7 @@ from ops.stop import stop
 from recsys import redis_runtime
 from recsys.config import paths
 from recsys.ingest.cli import app as ingest_app
-from recsys.pipeline.cli import apply, build, features, materialize
+from recsys.pipeline.cli import apply, build, docs, features, materialize
 from serving.cli import batch_score, serve
 from training.cli import train
 
@@ -42,6 +42,7 @@ app.add_typer(redis_app, name="redis")
 app.add_typer(ingest_app, name="ingest")
 for _name, _command in (
     ("build", build),
+    ("docs", docs),
     ("apply", apply),
     ("materialize", materialize),
     ("features", features),

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
 from recsys.config import Settings, get_settings
+from serving.docs import add_offline_docs
 from serving.errors import validation_error
 from serving.events import EventProcessor
 from serving.metrics import LatencyMiddleware
@@ -51,7 +52,10 @@ def create_app(settings: Settings | None = None, state: ServingState | None = No
         "LightGBM ranker.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    add_offline_docs(app)
     app.add_middleware(LatencyMiddleware)
     app.add_exception_handler(RequestValidationError, validation_error)
     for module in (recommendations, events, health, page):

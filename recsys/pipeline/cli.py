@@ -34,6 +34,25 @@ def build(
     print(dbt_runner.format_summary(summary))
 
 
+def docs(
+    serve: bool = typer.Option(False, "--serve", help="Also serve them (`dbt docs serve`)."),
+    port: int = typer.Option(8080, help="Port of --serve."),
+) -> None:
+    """Generate dbt's docs for the built warehouse (no rebuild); one file that opens offline."""
+    from recsys.pipeline import dbt_runner
+
+    try:
+        if serve:
+            print(f"dbt docs on http://127.0.0.1:{port} (Ctrl-C stops)")
+            dbt_runner.serve_docs(port)
+            return
+        index = dbt_runner.generate_docs()
+    except dbt_runner.DbtBuildError as exc:
+        print(f"dbt docs failed: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from exc
+    print(f"dbt docs: {index}  (opens from file://; `make docs-serve` serves them)")
+
+
 def apply() -> None:
     """Run `feast apply` on feature_repo/ (entities, sources, views, services)."""
     from recsys.config import paths

@@ -360,3 +360,32 @@ def _summarize(
     finally:
         connection.close()
     return summary
+
+
+def generate_docs() -> Path:
+    """Run `dbt docs generate --static` on the built warehouse, without rebuilding it.
+
+    Returns:
+        static_index.html: one file with the manifest and catalog inside, so it opens from
+        file:// (dbt's index.html fetches its JSON and only works when served).
+
+    Raises:
+        DbtBuildError: No warehouse has been built yet, or dbt failed.
+    """
+    export_data_dir_env()
+    warehouse = paths().warehouse
+    if not warehouse.exists():
+        raise DbtBuildError(
+            f"no warehouse at {warehouse}: the docs describe a built warehouse; "
+            "run `make features` (or `recsys build`) first"
+        )
+    _invoke("docs", "generate", "--static", select=None, vars=None, quiet=True)
+    return _target_path() / "static_index.html"
+
+
+def serve_docs(port: int) -> None:
+    """Generate the docs, then run `dbt docs serve` on them until interrupted."""
+    generate_docs()
+    _invoke(
+        "docs", "serve", "--port", str(port), "--no-browser", select=None, vars=None, quiet=False
+    )

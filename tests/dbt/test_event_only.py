@@ -4,13 +4,16 @@ the types of the exported Parquet files."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from recsys.config import Paths
+from recsys.pipeline import dbt_runner
 from recsys.pipeline.dbt_runner import MARTS
-from tests.dbt.landing_files import Built
+from tests.dbt.landing_files import Built, data_dir_env
 
 EXPORTS = (
     "fct_events",
@@ -120,3 +123,22 @@ def test_docs_describe_every_mart(event_only_warehouse: Built) -> None:
     assert set(MARTS) <= documented
     columns = catalog["nodes"]["model.recsys.user_features"]["columns"]
     assert "recent_item_ids" in {name.lower() for name in columns}
+
+
+def test_make_docs_generates_one_offline_file_without_rebuilding(
+    event_only_warehouse: Built,
+) -> None:
+    warehouse = Paths(event_only_warehouse.data_dir).warehouse
+    before = warehouse.stat().st_mtime_ns
+    with data_dir_env(event_only_warehouse.data_dir):
+        index = dbt_runner.generate_docs()
+    assert warehouse.stat().st_mtime_ns == before  # no dbt build ran
+    html = index.read_text()
+    # Manifest and catalog are inside the file, so file:// needs no fetch.
+    assert index.name == "static_index.html" and "model.recsys.user_features" in html
+    assert "recent_item_ids" in html.lower()
+
+
+def test_docs_without_a_warehouse_say_what_to_run(data_dir: Path) -> None:
+    with data_dir_env(data_dir), pytest.raises(dbt_runner.DbtBuildError, match="make features"):
+        dbt_runner.generate_docs()
