@@ -86,9 +86,10 @@ def sync_sources(store: FeatureStore) -> list[str]:
             moved.append((view, want))
     if not moved:
         return []
-    # Sources and services first (a no-op when only the views' embedded copies are stale).
-    store.apply([*repo.data_sources, *repo.entities], partial=True)
+    # Registry writes only: nothing here needs (or may touch) the online store.
     registry = store.registry
+    for source in repo.data_sources:  # unchanged ones are left as they are
+        registry.apply_data_source(source, store.project, commit=False)
     for old, new in moved:
         new.update_materialization_intervals(old.materialization_intervals)
         registry.delete_feature_view(old.name, store.project, commit=False)
