@@ -30,8 +30,9 @@ def repeat_current(catalog: Catalog, session: SessionArrays, k: int) -> np.ndarr
     On click logs where most next events repeat the current item this trivial list is hard to
     beat at any cutoff, so the ranker's lift must be measured against it too.
     """
-    known = session.items[session.items >= 0]
-    return known[-1:].astype(np.int32) if k > 0 else np.zeros(0, np.int32)
+    if k < 1 or len(session) == 0 or session.items[-1] < 0:
+        return np.zeros(0, np.int32)
+    return session.items[-1:].astype(np.int32)
 
 
 def session_popularity(catalog: Catalog, session: SessionArrays, k: int) -> np.ndarray:
