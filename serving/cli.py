@@ -64,13 +64,21 @@ def batch_score(
     if materialize:
         from recsys.pipeline import materialize as mat
 
-        summary = mat.materialize(
-            start=None,
-            end=None,
-            incremental=False,
-            views=["user_batch_recommendations"],
-            engine="fast",
-        )
+        try:
+            summary = mat.materialize(
+                start=None,
+                end=None,
+                incremental=False,
+                views=["user_batch_recommendations"],
+                engine="fast",
+            )
+        except mat.MaterializeError as exc:
+            print(mat.format_summary(exc.summary))
+            print(exc, file=sys.stderr)
+            raise typer.Exit(1) from exc
+        except ValueError as exc:
+            print(f"batch-score: loading into Redis failed: {exc}", file=sys.stderr)
+            raise typer.Exit(1) from exc
         print(mat.format_summary(summary))
 
 

@@ -24,6 +24,29 @@ from recsys.ranking.session import SessionArrays
 Baseline = Callable[[Catalog, SessionArrays, int], np.ndarray]
 
 
+def repeat_current(catalog: Catalog, session: SessionArrays, k: int) -> np.ndarray:
+    """The session's current (last) item alone: "the user looks at it again".
+
+    On click logs where most next events repeat the current item this trivial list is hard to
+    beat at any cutoff, so the ranker's lift must be measured against it too.
+    """
+    if k < 1 or len(session) == 0 or session.items[-1] < 0:
+        return np.zeros(0, np.int32)
+    return session.items[-1:].astype(np.int32)
+
+
+def session_popularity(catalog: Catalog, session: SessionArrays, k: int) -> np.ndarray:
+    """The session's own items, most frequent first, ties broken by the most recent."""
+    known = session.items[session.items >= 0]
+    if len(known) == 0:
+        return np.zeros(0, np.int32)
+    items, counts = np.unique(known, return_counts=True)
+    # Position of each item's last occurrence: larger = more recent.
+    last_seen = np.array([np.flatnonzero(known == i)[-1] for i in items])
+    order = np.lexsort((-last_seen, -counts))[:k]
+    return items[order].astype(np.int32)
+
+
 def popularity(catalog: Catalog, session: SessionArrays, k: int) -> np.ndarray:
     """Most popular items before the window (time-decayed counts); same list for everyone."""
     return catalog.popular[:k]
@@ -44,6 +67,8 @@ def sknn(catalog: Catalog, session: SessionArrays, k: int) -> np.ndarray:
 
 
 BASELINES: dict[str, Baseline] = {
+    "repeat current item": repeat_current,
+    "session popularity": session_popularity,
     "popularity": popularity,
     "covisitation": covisitation,
     "sknn": sknn,

@@ -19,7 +19,7 @@ def train(
     from dataclasses import replace
 
     from recsys.contract import FEATURE_SERVICE
-    from recsys.pipeline.feast_ops import feature_store
+    from recsys.pipeline.feast_ops import feature_store, sync_sources
     from recsys.ranking.inputs import ranker_inputs
     from training import train as training_job
     from training.features import historical_fetcher
@@ -33,6 +33,8 @@ def train(
     settings.params["seed"] = seed
     settings.params.update(parse_params(param or []))
     store = feature_store(connect_redis=False)
+    for line in sync_sources(store):  # a copied data dir: read its own files, not the old ones
+        print(f"source moved, view re-registered: {line}")
     inputs = ranker_inputs(store, FEATURE_SERVICE)
     outcome = training_job.run(
         settings=settings,

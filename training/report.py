@@ -13,7 +13,7 @@ matplotlib.use("Agg")  # no display on servers; must precede pyplot
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from training.evaluate import METRICS
+from training.evaluate import METRICS, QUERY_SETS
 
 
 def render_html(
@@ -21,21 +21,36 @@ def render_html(
 ) -> str:
     """Return the report for one training run as an HTML string."""
     overall = tables["overall"]
+    lift = metric_doc["lift_over_best_baseline"]
+    recall = pd.DataFrame(metric_doc["candidate_recall"])
+    query_sets = "".join(
+        f"<li><code>{html.escape(k)}</code>: {html.escape(v)}</li>" for k, v in QUERY_SETS.items()
+    )
     sections = [
-        ("Metrics per method (test window, k >= 1)", _table(overall)),
+        ("Query sets (every table names the one it counts)", f"<ul>{query_sets}</ul>"),
+        (
+            f"Ranker vs the best of all baselines ({lift['query_set']}: {lift['queries']:,} "
+            f"queries in {lift['sessions']:,} sessions)",
+            f"<p>{html.escape(lift['confidence_intervals'])}; the lift in each resample is "
+            "against that resample's best baseline.</p>"
+            + _table(pd.DataFrame(lift["metrics"]), percent=("lift", "lift_ci95")),
+        ),
+        ("Metrics per method (test window)", _table(overall)),
         ("", _img(_bars_per_method(overall))),
         (
             "Metrics by session length",
             _img(_by_length(tables["by_length"])) + _table(tables["by_length"]),
         ),
         ("Slices", _table(tables["slices"])),
-        ("Candidate recall", _img(_recall(metric_doc["candidate_recall"]))),
+        (
+            "Candidate recall (true next item among the first N candidates, per query set)",
+            _table(recall) + _img(_recall(recall)),
+        ),
         (
             "Feature importance (gain, top 25)",
             _img(_importance(metric_doc["feature_importance_gain"])),
         ),
     ]
-    lift = metric_doc["lift_over_best_baseline"]
     promotion = metadata["promotion"]
     status = "ok" if promotion["promoted"] else "no"
     windows = "".join(
@@ -61,16 +76,32 @@ def render_html(
 Feature service <code>{html.escape(metadata["feature_service"])}</code>,
 git {html.escape(metadata["git_revision"])}, data {html.escape(metadata["data_fingerprint"])}.</p>
 <p class="{status}">Promotion: {html.escape(promotion["reason"])}</p>
-<p>Ranker vs best baseline: {", ".join(f"{k} {v:+.1%}" for k, v in lift.items())}</p>
+<p>Ranker vs best baseline ({html.escape(lift["query_set"])}): {
+        ", ".join(
+            f"{r['metric']} {_pct(r['lift'])} [{_pct(r['lift_ci95_low'])}, "
+            f"{_pct(r['lift_ci95_high'])}] vs {html.escape(r['best_baseline'])}, {r['verdict']}"
+            for r in lift["metrics"]
+        )
+    }</p>
 <h2>Data windows</h2>
-<table><tr><th>window</th><th>starts</th><th>ends</th><th>queries</th><th>rows</th></tr>{windows}</table>
+<table><tr><th>window</th><th>starts</th><th>ends</th><th>queries</th><th>rows</th></tr>{
+        windows
+    }</table>
 {body}
 </body></html>
 """
 
 
-def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0)
+def _table(frame: pd.DataFrame, *, percent: tuple[str, ...] = ()) -> str:
+    shown = frame.copy()
+    for column in shown.columns:
+        if str(column).startswith(percent) and percent:
+            shown[column] = shown[column].map(_pct)
+    return shown.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0, na_rep="n/a")
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None or value != value else f"{value:+.1%}"
 
 
 def _img(fig: Any) -> str:
@@ -105,9 +136,16 @@ def _by_length(by_length: pd.DataFrame) -> Any:
     return fig
 
 
-def _recall(recall: dict[str, float]) -> Any:
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.bar(list(recall), list(recall.values()), color="#4a7ab8")
+def _recall(recall: pd.DataFrame) -> Any:
+    fig, ax = plt.subplots(figsize=(6, 3))
+    sizes = [c for c in recall.columns if str(c).startswith("recall@")]
+    width = 0.8 / max(len(recall), 1)
+    for i, row in enumerate(recall.to_dict("records")):
+        values = [row[c] if row[c] is not None else 0.0 for c in sizes]
+        label = f"{row['query_set']} ({row['queries']:,} queries)"
+        ax.bar([x + i * width for x in range(len(sizes))], values, width, label=label)
+    ax.set_xticks([x + width * (len(recall) - 1) / 2 for x in range(len(sizes))], sizes)
+    ax.legend(frameon=False)
     ax.set_ylim(0, 1)
     ax.set_ylabel("share of queries")
     ax.set_title("True next item among the first N candidates")

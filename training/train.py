@@ -28,6 +28,7 @@ from recsys.ranking.catalog import Catalog
 from recsys.ranking.loading import load_catalog
 from recsys.ranking.ranker import METADATA_FILE, MODEL_FILE, load_ranker
 from recsys.ranking.vectors import FeatureLayout
+from training.bootstrap import RESAMPLES, lift_intervals
 from training.dataset import (
     ExampleSet,
     FeatureFetcher,
@@ -39,11 +40,13 @@ from training.dataset import (
     select_queries,
 )
 from training.evaluate import (
+    IN_SESSION,
     METRICS,
+    QUERY_SETS,
     baseline_results,
     candidate_recall,
-    lift,
     metrics,
+    query_masks,
     ranker_result,
     report_tables,
 )
@@ -68,8 +71,8 @@ class TrainOutcome:
     version: str
     model_dir: Path
     tables: dict[str, pd.DataFrame]
-    recall: dict[str, float]
-    lift: dict[str, float]
+    recall: pd.DataFrame  # one row per query set
+    lift: pd.DataFrame  # one row per metric: ranker and lift over the best baseline, 95% CIs
     decision: registry.Decision
     timings: dict[str, float]
 
@@ -221,12 +224,14 @@ def run(
     results += baseline_results(test.examples, test.log, test.catalog)
     tables = report_tables(results, test.examples, test.catalog)
     recall = candidate_recall(test.examples)
-    gains = lift(tables["overall"])
+    in_session = query_masks(test.examples)[IN_SESSION]
+    sessions = test.examples.queries["session"].to_numpy()
+    gains = lift_intervals(results, sessions, in_session, seed=settings.seed)
     timings["evaluate_s"] = time.perf_counter() - t0
 
     version = _version_name(exports)
     window_text = f"test window {_span(test.window)}"
-    ranker_metrics = metrics(results[0].ranks[test.examples.queries["prefix_len"].to_numpy() >= 1])
+    ranker_metrics = metrics(results[0].ranks[in_session])
     current_metrics, current = _current_on(test.examples, layout_paths.models)
     decision = registry.gate(
         new=ranker_metrics,
@@ -241,12 +246,22 @@ def run(
         zip(booster.feature_name(), booster.feature_importance("gain").tolist(), strict=True)
     )
     metric_doc = {
-        "protocol": "next item at every position k>=1 of test-window sessions, full catalogue",
+        "protocol": "next-item prediction over the full catalogue; every table row names its "
+        "query set",
+        "query_sets": QUERY_SETS,
         "overall": tables["overall"].to_dict("records"),
         "slices": tables["slices"].to_dict("records"),
         "by_session_length": tables["by_length"].to_dict("records"),
-        "candidate_recall": recall,
-        "lift_over_best_baseline": gains,
+        "candidate_recall": recall.to_dict("records"),
+        "lift_over_best_baseline": {
+            "query_set": IN_SESSION,
+            "queries": int(in_session.sum()),
+            "sessions": len(np.unique(sessions[in_session])),
+            "best_baseline": "the best of all baselines per metric",
+            "confidence_intervals": f"95% paired bootstrap over sessions, {RESAMPLES} "
+            f"resamples, seed {settings.seed}",
+            "metrics": gains.to_dict("records"),
+        },
         "feature_importance_gain": importance,
     }
     metadata = {
@@ -282,14 +297,31 @@ def run(
         version,
         {
             MODEL_FILE: model_text,
-            METADATA_FILE: json.dumps(metadata, indent=2, default=str),
-            "metrics.json": json.dumps(metric_doc, indent=2, default=str),
+            METADATA_FILE: strict_json(metadata),
+            "metrics.json": strict_json(metric_doc),
             "report.html": render_html(metadata=metadata, metric_doc=metric_doc, tables=tables),
         },
     )
     if decision.promoted:
         registry.promote(layout_paths.models, version)
     return TrainOutcome(version, model_dir, tables, recall, gains, decision, timings)
+
+
+def strict_json(document: Any) -> str:
+    """JSON any parser reads: NaN and infinities (a metric of no queries) become null."""
+    return json.dumps(_finite(document), indent=2, default=str, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def _current_on(examples: ExampleSet, models: Path) -> tuple[dict[str, float] | None, str | None]:
@@ -322,14 +354,30 @@ def _version_name(exports: Path) -> str:
 def summary_table(outcome: TrainOutcome) -> str:
     """The terminal table: metrics per method, candidate recall, lift and the promotion."""
     overall = outcome.tables["overall"].copy()
-    columns = ["method", "queries", *METRICS, "coverage"]
-    lines = [overall[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}")]
-    lines.append(
-        "candidate recall: " + ", ".join(f"{k} {v:.3f}" for k, v in outcome.recall.items())
-    )
-    lines.append(
-        "ranker vs best baseline: " + ", ".join(f"{k} {v:+.1%}" for k, v in outcome.lift.items())
+    columns = ["method", "query_set", "queries", *METRICS, "coverage"]
+    lines = [f"query sets: {'; '.join(f'{k} = {v}' for k, v in QUERY_SETS.items())}"]
+    lines.append(overall[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    lines.append("\ncandidate recall (true next item among the first N candidates):")
+    lines.append(outcome.recall.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    lines.append(f"\nranker vs the best of all baselines ({IN_SESSION}, 95% CI over sessions):")
+    lines.append(format_lift(outcome.lift))
+    slices = outcome.tables["slices"]
+    lines += sorted(
+        {f"note: {r['slice']}: {r['note']}" for r in slices.to_dict("records") if r["note"]}
     )
     lines.append(f"model {outcome.version}: {outcome.decision.reason}")
     lines.append(f"report: {outcome.model_dir / 'report.html'}")
+    return "\n".join(lines)
+
+
+def format_lift(lift: pd.DataFrame) -> str:
+    """One line per metric: the ranker with its interval, the best baseline, the lift."""
+    lines = []
+    for r in lift.to_dict("records"):
+        lines.append(
+            f"  {r['metric']:<8} ranker {r['value']:.4f} [{r['ci95_low']:.4f}, "
+            f"{r['ci95_high']:.4f}]  best baseline {r['best_baseline']} "
+            f"{r['best_baseline_value']:.4f}  lift {r['lift']:+.1%} "
+            f"[{r['lift_ci95_low']:+.1%}, {r['lift_ci95_high']:+.1%}]  {r['verdict']}"
+        )
     return "\n".join(lines)

@@ -75,8 +75,11 @@ def materialize(
     engine: str = typer.Option(
         "fast", help="'fast' (bulk writer, same Redis keys as Feast) or 'feast' (stock path)."
     ),
+    batch_rows: int = typer.Option(
+        20_000, "--batch-rows", min=1, help="Rows per Redis batch of the fast engine."
+    ),
 ) -> None:
-    """Load the latest feature rows into Redis in Feast's online format."""
+    """Load the latest feature rows into Redis in Feast's online format, then check Redis."""
     from recsys.pipeline import materialize as mat
 
     try:
@@ -86,7 +89,12 @@ def materialize(
             incremental=incremental,
             views=views or None,
             engine=engine,
+            batch_rows=batch_rows,
         )
+    except mat.MaterializeError as exc:
+        print(mat.format_summary(exc.summary))
+        print(exc, file=sys.stderr)
+        raise typer.Exit(1) from exc
     except ValueError as exc:
         print(f"materialize: {exc}", file=sys.stderr)
         raise typer.Exit(1) from exc
@@ -99,4 +107,6 @@ def features(
     """dbt build + feast apply + materialize: raw landing files to features in Redis."""
     build(docs=False, select=None)
     apply()
-    materialize(start=None, end=None, incremental=False, views=None, engine=engine)
+    materialize(
+        start=None, end=None, incremental=False, views=None, engine=engine, batch_rows=20_000
+    )

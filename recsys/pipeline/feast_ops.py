@@ -21,7 +21,7 @@ from recsys import silence_feast_warnings
 from recsys.config import export_data_dir_env, feature_repo_dir
 
 if TYPE_CHECKING:
-    from feast import FeatureStore
+    from feast import FeatureStore, FeatureView
     from feast.repo_contents import RepoContents
 
 
@@ -44,21 +44,65 @@ def feature_store(*, connect_redis: bool = True) -> FeatureStore:
     return FeatureStore(repo_path=str(feature_repo_dir()))
 
 
-def apply() -> str:
+def apply(*, store: FeatureStore | None = None) -> str:
     """Register feature_repo/'s objects like `feast apply` and return what was registered.
 
     Objects in the registry that the repo no longer defines are removed, as `feast apply` does.
-    The repo modules are imported afresh, so a changed RECSYS_DATA_DIR reaches the source paths.
+    The repo modules are imported afresh, so a changed RECSYS_DATA_DIR reaches the source paths
+    (and `sync_sources` carries them into views registered before).
     """
     from feast.repo_operations import extract_objects_for_apply_delete
 
-    store = feature_store()
+    store = store or feature_store()
     repo = _parse_repo(feature_repo_dir(), project=store.project)
     to_apply, to_delete, _, _ = extract_objects_for_apply_delete(
         store.project, store.registry, repo
     )
     store.apply(to_apply, objects_to_delete=to_delete, partial=False)
-    return _describe(store, removed=[obj.name for obj in to_delete])
+    moved = sync_sources(store)
+    described = _describe(store, removed=[obj.name for obj in to_delete])
+    return "\n".join([described, *(f"  source moved: {line}" for line in moved)])
+
+
+def sync_sources(store: FeatureStore) -> list[str]:
+    """Point registered views at the current RECSYS_DATA_DIR's files when they read other paths.
+
+    The registry keeps the absolute Parquet paths of the apply that registered a view, and a
+    re-apply does not change them: Feast 0.67 updates the data sources but keeps the copy
+    embedded in an existing view, treating a new path as a deployment detail. After
+    RECSYS_DATA_DIR was copied or moved, materialize and training would read the old files
+    (or skip them as missing), so each moved view is registered again here, keeping its
+    materialization intervals.
+
+    Returns:
+        One line per view that moved ("<view>: <old path> -> <new path>"); empty when none did.
+    """
+    repo = _parse_repo(feature_repo_dir(), project=store.project)
+    wanted = {view.name: view for view in repo.feature_views}
+    moved = []
+    for view in store.list_feature_views():
+        want = wanted.get(view.name)
+        if want is not None and _source_paths(view) != _source_paths(want):
+            moved.append((view, want))
+    if not moved:
+        return []
+    # Registry writes only: nothing here needs (or may touch) the online store.
+    registry = store.registry
+    for source in repo.data_sources:  # unchanged ones are left as they are
+        registry.apply_data_source(source, store.project, commit=False)
+    for old, new in moved:
+        new.update_materialization_intervals(old.materialization_intervals)
+        registry.delete_feature_view(old.name, store.project, commit=False)
+        registry.apply_feature_view(new, store.project, commit=False)
+    registry.commit()
+    store.refresh_registry()
+    return [f"{old.name}: {_source_paths(old)[0]} -> {_source_paths(new)[0]}" for old, new in moved]
+
+
+def _source_paths(view: FeatureView) -> tuple[str, ...]:
+    """The file paths a view reads: its batch source and the batch source behind a push."""
+    sources = [view.batch_source, getattr(view.stream_source, "batch_source", None)]
+    return tuple(getattr(source, "path", "") for source in sources if source is not None)
 
 
 def _parse_repo(repo_root: Path, *, project: str) -> RepoContents:

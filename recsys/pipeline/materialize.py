@@ -13,6 +13,12 @@ Redis commands go out as one buffer. What Feast 0.67 writes, and so what we writ
 As in Feast, a row is written only when it is newer than the `_ts` already stored for its key,
 so the engines and pushes can follow each other in any order. The interval is recorded in the
 registry, so `feast materialize-incremental` continues from ours and the other way round.
+
+Nothing passes silently: the registry's source paths are first brought to the current
+RECSYS_DATA_DIR (`feast_ops.sync_sources`), a view's interval is recorded only once its rows are
+all acknowledged by Redis, and at the end every entity the source has in the materialized
+interval must be in Redis (`MaterializeError` says which view is short, by how much, and how
+to fix it).
 """
 
 from __future__ import annotations
@@ -20,8 +26,8 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +68,15 @@ class ViewResult:
     end: datetime | None = None
     unchanged: int = 0
     skipped: str | None = None
+    # The end-state check: entities the source has in [checked_from, end], and how many of
+    # them Redis holds (None when not checked).
+    expected: int | None = None
+    present: int | None = None
+    checked_from: datetime | None = None
+
+    @property
+    def missing(self) -> int:
+        return max((self.expected or 0) - (self.present or 0), 0)
 
     @property
     def rows_per_s(self) -> float:
@@ -74,10 +89,23 @@ class MaterializeSummary:
 
     engine: str
     views: list[ViewResult]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
         return sum(v.rows for v in self.views)
+
+    def counts(self) -> dict[str, int]:
+        """Rows read per view (written or already as new in Redis); skipped views count 0."""
+        return {v.view: v.rows for v in self.views}
+
+
+class MaterializeError(RuntimeError):
+    """Materialization ended with source entities missing from Redis; `summary` says where."""
+
+    def __init__(self, message: str, summary: MaterializeSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
 
 
 def materialize(
@@ -103,10 +131,12 @@ def materialize(
         store: The store to use; default `feast_ops.feature_store()` on feature_repo/.
 
     Returns:
-        Rows, seconds and interval per view; views whose source file is missing are skipped.
+        Rows, seconds, interval and end-state counts per view; views whose source file is
+        missing are skipped.
 
     Raises:
         ValueError: Unknown engine or view, start after end, or start given with incremental.
+        MaterializeError: Redis lacks entities the source has in the materialized interval.
     """
     if engine not in ENGINES:
         raise ValueError(f"materialize engine {engine!r}: expected one of {', '.join(ENGINES)}")
@@ -116,6 +146,9 @@ def materialize(
         from recsys.pipeline import feast_ops
 
         store = feast_ops.feature_store()
+    from recsys.pipeline.feast_ops import sync_sources
+
+    notes = [f"source moved, view re-registered: {line}" for line in sync_sources(store)]
     end = _utc(end) if end else datetime.now(UTC)
     results = []
     for view in _select_views(store, views):
@@ -140,12 +173,14 @@ def materialize(
             store.registry.apply_materialization(view, store.project, view_start, end)
         seconds = time.perf_counter() - began
         results.append(ViewResult(view.name, rows, seconds, view_start, end, unchanged))
-    return MaterializeSummary(engine=engine, views=results)
+    summary = MaterializeSummary(engine=engine, views=results, notes=notes)
+    summary = check_online(store, summary, incremental=incremental)  # raises when short
+    return summary
 
 
 def format_summary(summary: MaterializeSummary) -> str:
     """Render a summary as one line per view."""
-    lines = [f"materialize ({summary.engine} engine):"]
+    lines = [f"materialize ({summary.engine} engine):", *(f"  {n}" for n in summary.notes)]
     for r in summary.views:
         if r.skipped:
             lines.append(f"  {r.view:<27} skipped: {r.skipped}; nothing to load")
@@ -156,6 +191,12 @@ def format_summary(summary: MaterializeSummary) -> str:
             f"  {r.view:<27} {r.rows:>10,} rows {r.seconds:8.2f} s {r.rows_per_s:>9,.0f} rows/s"
             f"  [{r.start:%Y-%m-%d %H:%M:%S} .. {r.end:%Y-%m-%d %H:%M:%S}]{kept}"
         )
+        if r.expected is not None:
+            short = f", {r.missing:,} MISSING" if r.missing else ""
+            lines.append(
+                f"  {'':<27} Redis holds {r.present:,} of the source's {r.expected:,} entities"
+                f" since {r.checked_from:%Y-%m-%d %H:%M:%S}{short}"
+            )
     lines.append(f"  total {summary.rows:,} rows")
     return "\n".join(lines)
 
@@ -371,15 +412,107 @@ def _view_start(
     incremental: bool,
 ) -> datetime:
     """Pick a view's interval start the way Feast's materialize(-incremental) does."""
-    if incremental:
-        if view.most_recent_end_time is not None:
-            return _utc(view.most_recent_end_time)
-        if view.ttl is None:
-            raise ValueError(f"feature view {view.name!r} has no ttl and was never materialized")
-        # Feast: now - ttl, or a year when ttl is 0 ("forever").
-        span = view.ttl if view.ttl.total_seconds() > 0 else timedelta(weeks=52)
-        return datetime.now(UTC) - span
+    if incremental and view.most_recent_end_time is not None:
+        return _utc(view.most_recent_end_time)
+    # Never (completely) materialized: Feast's incremental would start at now - ttl and so
+    # load nothing of a log older than the ttl, leaving a view an interrupted run did not
+    # finish empty for good. Load it all instead, as a full run does.
     if start is not None:
         return _utc(start)
     earliest = _earliest(source)
     return min(earliest, end) if earliest else end
+
+
+# --- checking: every entity the source has in the materialized interval is in Redis --------
+
+
+def check_online(
+    store: FeatureStore, summary: MaterializeSummary, *, incremental: bool
+) -> MaterializeSummary:
+    """Count each loaded view's source entities in Redis; raise when any is missing.
+
+    The interval checked starts where this run started, or for an incremental run where the
+    registry's first recorded interval started: the registry says all of it is in Redis, so
+    a Redis emptied or replaced since (or a run killed before the registry update) shows up.
+
+    Raises:
+        MaterializeError: A view's source has entities in the interval that Redis lacks.
+    """
+    from feast.infra.online_stores.redis import RedisOnlineStore, _versioned_fv_name
+
+    online = _redis_config(store)
+    if online.key_ttl_seconds:  # keys may have expired on purpose: counts would mislead
+        note = f"end state not checked: the online store expires keys ({online.key_ttl_seconds} s)"
+        return replace(summary, notes=[*summary.notes, note])
+    client = RedisOnlineStore()._get_client(online)
+    checked = []
+    try:
+        for result in summary.views:
+            if result.skipped or result.end is None or result.start is None:
+                checked.append(result)
+                continue
+            view = store.get_feature_view(result.view)  # with this run's interval recorded
+            since = result.start
+            if incremental and view.materialization_intervals:
+                since = min(since, *(_utc(a) for a, _ in view.materialization_intervals))
+            ts_field = timestamp_field(_versioned_fv_name(view, store.config))
+            expected = present = 0
+            for keys in _entity_keys(store, view, since, result.end):
+                expected += len(keys)
+                pipe = client.pipeline(transaction=False)
+                for key in keys:
+                    pipe.hexists(key, ts_field)
+                present += sum(bool(found) for found in pipe.execute())
+            checked.append(replace(result, expected=expected, present=present, checked_from=since))
+    finally:
+        client.close()
+    summary = replace(summary, views=checked)
+    short = [r for r in checked if r.missing]
+    if short:
+        raise MaterializeError(_shortfall_message(store, short, incremental=incremental), summary)
+    return summary
+
+
+def _entity_keys(
+    store: FeatureStore, view: FeatureView, start: datetime, end: datetime
+) -> Iterator[list[bytes]]:
+    """The Redis keys of the entities with a row in [start, end], in batches."""
+    source = _file_source(view)
+    keys, _ = _source_columns(view, source)
+    key_types = {c.name: c.dtype.to_value_type() for c in view.entity_columns}
+    ts = _quote(source.timestamp_field)
+    sql = (
+        f"SELECT DISTINCT {', '.join(_select(out, src, kind) for out, src, kind in keys)} "
+        f"FROM read_parquet($path) WHERE CAST({ts} AS TIMESTAMP) BETWEEN $start AND $end"
+    )
+    with _duckdb() as con:
+        for batch in con.execute(sql, _params(source, start, end)).to_arrow_reader(10_000):
+            if batch.num_rows:
+                encoded = encode_entity_keys(
+                    batch, key_types, project=store.project, view=view.name
+                )
+                yield encoded.to_pylist()
+
+
+def _shortfall_message(store: FeatureStore, short: list[ViewResult], *, incremental: bool) -> str:
+    lines = ["materialize: Redis lacks entities the sources have:"]
+    for r in short:
+        source = _file_source(store.get_feature_view(r.view)).path
+        lines.append(
+            f"  {r.view}: {r.present:,} of {r.expected:,} entities with rows since "
+            f"{r.checked_from:%Y-%m-%d %H:%M:%S} in {source} are in Redis ({r.missing:,} "
+            f"missing; this run read {r.rows:,} rows)"
+        )
+    if incremental:
+        lines.append(
+            "The registry records these intervals as materialized, but Redis does not hold "
+            "them (emptied, replaced, or another Redis?). Run `recsys materialize` without "
+            "--incremental to load every view again."
+        )
+    else:
+        lines.append(
+            "Redis did not keep what was written: check REDIS_URL points at the server the "
+            "app reads, that it has memory left (maxmemory/eviction), then run `recsys "
+            "materialize` again."
+        )
+    return "\n".join(lines)

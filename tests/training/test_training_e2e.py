@@ -35,12 +35,46 @@ def _copy(world: World, tmp_path: Path, *, models: bool = False) -> dict[str, st
 def test_ranker_beats_every_baseline_on_the_test_window(world: World) -> None:
     metrics = json.loads((world.models / world.model_version / "metrics.json").read_text())
     overall = {row["method"]: row for row in metrics["overall"]}
-    assert set(overall) == {"ranker", "popularity", "covisitation", "sknn"}
+    assert set(overall) == {
+        "ranker",
+        "repeat current item",
+        "session popularity",
+        "popularity",
+        "covisitation",
+        "sknn",
+    }
     for metric in ("NDCG@10", "MRR@20"):
         best = max(overall[m][metric] for m in overall if m != "ranker")
         assert overall["ranker"][metric] > best, (metric, overall)
-    recall = metrics["candidate_recall"]
-    assert recall["recall@50"] <= recall["recall@100"] <= recall["recall@300"] <= 1
+    recall = {row["query_set"]: row for row in metrics["candidate_recall"]}
+    for row in recall.values():
+        assert row["recall@50"] <= row["recall@100"] <= row["recall@300"] <= 1
+
+
+def test_figures_count_the_same_queries_and_carry_intervals(world: World) -> None:
+    text = (world.models / world.model_version / "metrics.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    metrics = json.loads(text)
+    ranker = next(row for row in metrics["overall"] if row["method"] == "ranker")
+    recall = {row["query_set"]: row for row in metrics["candidate_recall"]}
+    assert set(recall) == set(metrics["query_sets"]) == {"k>=1", "k=0"}
+    # The ranker reorders candidates: its HR@20 cannot exceed recall@300 on the same queries.
+    assert recall[ranker["query_set"]]["queries"] == ranker["queries"]
+    assert ranker["HR@20"] <= recall[ranker["query_set"]]["recall@300"]
+    starts = [s for s in metrics["slices"] if s["slice"] == "session start (k=0)"]
+    assert all(s["queries"] == recall["k=0"]["queries"] for s in starts)
+
+    lift = metrics["lift_over_best_baseline"]
+    assert lift["query_set"] == ranker["query_set"] and lift["queries"] == ranker["queries"]
+    rows = {row["metric"]: row for row in lift["metrics"]}
+    hr = rows["HR@20"]
+    best = max((r for r in metrics["overall"] if r["method"] != "ranker"), key=lambda r: r["HR@20"])
+    assert hr["best_baseline"] == best["method"]
+    assert hr["lift"] == pytest.approx(ranker["HR@20"] / best["HR@20"] - 1)
+    assert hr["ci95_low"] <= hr["value"] <= hr["ci95_high"]
+    assert hr["lift_ci95_low"] <= hr["lift"] <= hr["lift_ci95_high"]
+    report = (world.models / world.model_version / "report.html").read_text()
+    assert "Ranker vs the best of all baselines" in report and "lift_ci95_low" in report
 
 
 def test_a_version_records_what_it_was_built_from(world: World) -> None:
