@@ -42,5 +42,5 @@ def _usage_display_name(self: Any) -> str:
 
 def use_click_style() -> None:
     """Install the overrides (idempotent)."""
-    core._TyperParameter.display_type = _display_type  # type: ignore[method-assign]
+    core._TyperParameter.display_type = _display_type  # type: ignore[method-assign,assignment]
     core.TyperArgument._usage_display_name = _usage_display_name  # type: ignore[method-assign]

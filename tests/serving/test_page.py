@@ -233,3 +233,25 @@ def test_degraded_answer_shows_a_banner_with_the_reason(tab: Tab, world: World) 
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@pytest.mark.parametrize(("path", "rendered"), [("/docs", ".opblock"), ("/redoc", "h2")])
+def test_api_docs_render_without_internet(
+    tab: Tab, live_server: LiveServer, path: str, rendered: str
+) -> None:
+    page = tab.page
+    outside: list[str] = []
+
+    def only_local(route: Any) -> None:
+        # Stand-in for a machine without internet: anything not on this server fails.
+        if route.request.url.startswith(live_server.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    page.goto(f"{live_server.url}{path}")
+    expect(page.locator(rendered).first).to_be_visible(timeout=30_000)
+    assert "/recommendations/{user_id}" in page.content()
+    assert not outside, f"{path} fetched from outside the server: {outside}"
