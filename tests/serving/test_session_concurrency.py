@@ -26,7 +26,7 @@ from tests.world import World
 
 CLIENTS = 8
 EVENTS = 8_000
-PER_REQUEST = 2
+PER_REQUEST = 4
 SESSIONS = [f"hot-{i}" for i in range(5)]
 
 
