@@ -51,7 +51,7 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 
 setup: $(STAMP) ## Create .venv, install the locked dependencies (uv) and compile the kernels
 
-redis: setup ## Use Redis at REDIS_URL if it answers, else start our own (loopback, no persistence)
+redis: setup ## Start the project's own Redis (loopback, no persistence); used when REDIS_URL is unset
 	@$(RECSYS) redis up
 
 stop: ## Stop what the project started (server, our own Redis); never anything else

@@ -8,6 +8,7 @@ stays instant.
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from recsys import redis_runtime
 from recsys.config import paths
 from recsys.ingest.cli import app as ingest_app
 from recsys.pipeline.cli import apply, build, docs, features, materialize
+from recsys.secrets import install_log_filter, mask_url
 from serving.cli import batch_score, serve
 from training.cli import train
 
@@ -28,7 +30,6 @@ use_click_style()
 app = typer.Typer(
     name="recsys",
     context_settings=HELP_SETTINGS,
-    help="Feature-store-centric in-session recommender: ingest, build, train, score, serve.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -55,10 +56,33 @@ for _name, _command in (
     app.command(_name)(_command)
 
 
+@app.callback()
+def options(
+    start_redis: bool = typer.Option(
+        False,
+        "--start-redis",
+        help="Use the project's own Redis (started on a free loopback port if not running) "
+        "instead of REDIS_URL. Without it a set REDIS_URL must answer, or the command fails.",
+    ),
+) -> None:
+    """Feature-store-centric in-session recommender: ingest, build, train, score, serve."""
+    install_log_filter()
+    if start_redis:
+        os.environ[redis_runtime.START_REDIS_ENV] = "1"  # child steps (demo) inherit it
+
+
 @redis_app.command("up")
 def redis_up() -> None:
-    """Use the Redis at REDIS_URL if it answers, else start our own; print its URL."""
-    print(redis_runtime.ensure_redis())
+    """Start the project's own Redis (or find it running); print its URL."""
+    configured = os.environ.get("REDIS_URL")
+    url = redis_runtime.ensure_redis(start=True, quiet=True)
+    print(url)
+    if configured and configured != url:
+        print(
+            f"note: REDIS_URL is set ({mask_url(configured)}); commands use it, not this one, "
+            "unless run as `recsys --start-redis ...` or with REDIS_URL unset",
+            file=sys.stderr,
+        )
 
 
 @redis_app.command("down")
@@ -86,19 +110,35 @@ def env() -> None:
     """Print shell exports so plain `feast` and `dbt` commands see what recsys sees.
 
     Usage: eval "$(.venv/bin/recsys env)"; cd feature_repo && feast apply
+    A REDIS_URL with a password is not printed: the exports read it (and derive Feast's
+    connection string from it) in the shell that evaluates them.
     """
-    import os
-
     from recsys.config import dbt_project_dir, export_data_dir_env
 
     export_data_dir_env()
-    redis_runtime.ensure_redis(quiet=True)
+    url = redis_runtime.ensure_redis(quiet=True)
     os.environ.setdefault("DBT_PROFILES_DIR", str(dbt_project_dir()))
     # The venv's bin first, so `feast` and `dbt` are the locked versions recsys itself runs.
     print(f'export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"')
-    for name in ("RECSYS_DATA_DIR", "REDIS_URL", "FEAST_REDIS_CONNECTION", "DBT_PROFILES_DIR"):
+    for name in ("RECSYS_DATA_DIR", "DBT_PROFILES_DIR"):
+        print(f"export {name}={shlex.quote(os.environ[name])}")
+    if url != mask_url(url):  # a password: computed where the shell evaluates this
+        python = shlex.quote(sys.executable)
+        print('export REDIS_URL="${REDIS_URL:?set REDIS_URL first}"')
+        print(
+            f'export FEAST_REDIS_CONNECTION="$({python} -c '
+            "'import os; from recsys.config import feast_connection_string as f; "
+            'print(f(os.environ["REDIS_URL"]))\')"'
+        )
+        return
+    for name in ("REDIS_URL", "FEAST_REDIS_CONNECTION"):
         print(f"export {name}={shlex.quote(os.environ[name])}")
 
 
 def main() -> None:
-    app()
+    install_log_filter()
+    try:
+        app()
+    except redis_runtime.RedisConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

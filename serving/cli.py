@@ -87,7 +87,10 @@ def serve(
     port: int = typer.Option(8000, help="Port."),
     workers: int = typer.Option(1, help="Worker processes (use 2 on 2 cores for throughput)."),
 ) -> None:
-    """Start the API and the try-it page (uses our own Redis if none answers at REDIS_URL)."""
+    """Start the API and the try-it page on the Redis at REDIS_URL (it must answer).
+
+    With REDIS_URL unset (or `recsys --start-redis serve`) the project's own Redis is used.
+    """
     import uvicorn
 
     from recsys.config import export_data_dir_env

@@ -5,14 +5,18 @@ Order of operations, chosen so nothing is lost and nothing counts twice:
 2. claim each event_id in Redis with SET NX (a repeat is acknowledged as a duplicate);
 3. append the new events to the landing area (JSON lines, fsync) that the next dbt build
    reads; if that fails, release the claims so a retry is not mistaken for a duplicate;
-4. apply the events to the session state and push it through Feast, so the very next
-   recommendation sees them.
-If Redis is unreachable, steps 2 and 4 are skipped: the events still land (dbt deduplicates
-on event_id) and the answer says `degraded`.
+4. apply the events to the session state in Redis, atomically and idempotently on event_id
+   (recsys/session_store.py), so the very next recommendation sees them, whichever worker
+   or replica took each event.
+If Redis is unreachable, steps 2 and 4 cannot run: the events still land, the answer says
+`degraded`, and they are journaled (serving/pending.py) so that a retry is recognised as a
+duplicate and the session update is replayed when Redis answers again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -30,9 +34,10 @@ from redis.retry import Retry
 
 from recsys.config import Settings
 from recsys.contract import EVENT_KEY_PREFIX, session_key
-from recsys.ranking.session import SessionState
+from recsys.session_store import SessionEvent
 from serving.metrics import EVENTS
-from serving.online import OnlineFeatures, OnlineStoreUnavailableError
+from serving.online import Breaker, OnlineFeatures, OnlineStoreUnavailableError, guarded
+from serving.pending import PendingJournal
 from serving.schemas import EventIn, EventsOut, EventStatus
 
 log = logging.getLogger(__name__)
@@ -67,12 +72,14 @@ class EventProcessor:
         online: OnlineFeatures,
         redis_url: str,
         landing: LandingWriter,
+        pending: PendingJournal,
         timeout_s: float,
         id_ttl: timedelta,
         max_skew: timedelta,
     ) -> None:
         self._online = online
         self._landing = landing
+        self._pending = pending
         self._id_ttl = id_ttl
         self._max_skew = max_skew
         self._redis = redis.Redis.from_url(
@@ -81,8 +88,6 @@ class EventProcessor:
             socket_connect_timeout=timeout_s,
             retry=Retry(NoBackoff(), 0),  # the breaker decides when to try again, not redis-py
         )
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, online: OnlineFeatures) -> EventProcessor:
@@ -91,6 +96,7 @@ class EventProcessor:
             online=online,
             redis_url=settings.redis_url,
             landing=LandingWriter(settings.paths.landing_served),
+            pending=PendingJournal(settings.paths.landing_served / "pending"),
             timeout_s=settings.redis_timeout_ms / 1000,
             id_ttl=timedelta(days=settings.event_id_ttl_days),
             max_skew=timedelta(minutes=settings.max_future_skew_minutes),
@@ -123,26 +129,39 @@ class EventProcessor:
         unique: OrderedDict[str, dict[str, Any]] = OrderedDict()
         for record in records:
             unique.setdefault(record["event_id"], record)
+        if self._pending.exists() and self._online.breaker.allow():
+            # journaled ids must be claimed before this batch's, or a retry of one would win
+            with contextlib.suppress(OnlineStoreUnavailableError):
+                self.replay_pending(wait=True)
         degraded_reason = None
         try:
             claimed = self._claim(list(unique))
         except OnlineStoreUnavailableError as exc:
-            claimed = {event_id: True for event_id in unique}  # dbt deduplicates later
-            degraded_reason = f"online store unavailable ({exc}); events stored for the next build"
+            # no claims without Redis: ids journaled during this outage are the duplicates
+            journaled = self._pending.known(list(unique))
+            claimed = {event_id: event_id not in journaled for event_id in unique}
+            degraded_reason = (
+                f"online store unavailable ({exc}); events stored, session features are "
+                "updated when it returns"
+            )
         fresh = [r for eid, r in unique.items() if claimed[eid]]
         if fresh:
             try:
                 self._landing.append(fresh)
             except OSError:
-                self._release([r["event_id"] for r in fresh])
+                if degraded_reason is None:
+                    self._release([r["event_id"] for r in fresh])
                 raise
         if fresh and degraded_reason is None:
             try:
                 self._apply(fresh)
             except OnlineStoreUnavailableError as exc:
                 degraded_reason = (
-                    f"online store unavailable ({exc}); events stored, session features not updated"
+                    f"online store unavailable ({exc}); events stored, session features are "
+                    "updated when it returns"
                 )
+        if fresh and degraded_reason is not None:
+            self._journal(fresh)
         statuses = [
             EventStatus(
                 event_id=r["event_id"],
@@ -163,20 +182,44 @@ class EventProcessor:
             events=statuses,
         )
 
-    def _claim(self, event_ids: list[str]) -> dict[str, bool]:
-        breaker = self._online.breaker
-        if not breaker.allow():
-            raise OnlineStoreUnavailableError(breaker.last_error or "online store unavailable")
-        ttl = int(self._id_ttl.total_seconds())
+    def has_pending(self) -> bool:
+        """True when events journaled during an outage still await replay."""
+        return self._pending.exists()
+
+    def replay_pending(self, *, wait: bool = False) -> int:
+        """Apply events journaled during an outage (claims first, then sessions); how many.
+
+        Raises:
+            OnlineStoreUnavailableError: Redis failed again; the journal stays for next time.
+        """
+
+        def apply(records: list[dict[str, Any]]) -> None:
+            ids = list(dict.fromkeys(r["event_id"] for r in records))
+            for start in range(0, len(ids), 1000):
+                self._claim(ids[start : start + 1000])  # a retry is a duplicate from now on
+            self._apply(records)
+
+        replayed = self._pending.replay(apply, wait=wait)
+        if replayed:
+            log.info("replayed %d events journaled while the online store was away", replayed)
+        return replayed
+
+    def _journal(self, records: list[dict[str, Any]]) -> None:
         try:
+            self._pending.add(records)
+        except OSError:  # landed already (dbt counts them); only the session update is lost
+            log.exception("could not journal %d events for replay", len(records))
+
+    def _claim(self, event_ids: list[str]) -> dict[str, bool]:
+        ttl = int(self._id_ttl.total_seconds())
+
+        def claim() -> list[Any]:
             pipe = self._redis.pipeline(transaction=False)
             for event_id in event_ids:
                 pipe.set(EVENT_KEY_PREFIX + event_id, b"1", nx=True, ex=ttl)
-            results = pipe.execute()
-        except (redis.RedisError, OSError) as exc:
-            breaker.failure(exc)
-            raise OnlineStoreUnavailableError(str(exc)) from exc
-        breaker.success()
+            return pipe.execute()
+
+        results = guarded(self._online.breaker, claim)
         return {event_id: bool(ok) for event_id, ok in zip(event_ids, results, strict=True)}
 
     def _release(self, event_ids: list[str]) -> None:
@@ -186,28 +229,42 @@ class EventProcessor:
             log.exception("could not release event ids after a failed landing write")
 
     def _apply(self, records: list[dict[str, Any]]) -> None:
-        by_session: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
-        for record in records:
-            key = session_key(record["user_id"], record["session_id"])
-            by_session.setdefault(key, []).append(record)
-        for key, events in by_session.items():
-            # one writer per session at a time in this process: read-append-push is not atomic
-            with self._lock(key):
-                user_id = events[-1]["user_id"]
-                state = self._online.read_session(user_id=user_id, session_key=key)
-                state = state or SessionState(session_id=key, user_id=user_id)
-                for event in sorted(events, key=lambda e: e["event_timestamp"]):
-                    when = datetime.fromisoformat(event["event_timestamp"])
-                    state = state.append(
-                        item_id=event["item_id"],
-                        event_type=event["event_type"],
-                        event_time_ms=int(when.timestamp() * 1000),
-                    )
-                state.user_id = user_id
-                self._online.push_session(state)
+        for key, (user_id, events) in session_events(records).items():
+            self._online.apply_session_events(session_key=key, user_id=user_id, events=events)
 
-    def _lock(self, key: str) -> threading.Lock:
-        with self._locks_guard:
-            if len(self._locks) > 10_000:
-                self._locks.clear()  # bounded; a lock only matters while two writers overlap
-            return self._locks.setdefault(key, threading.Lock())
+
+def session_events(
+    records: list[dict[str, Any]],
+) -> OrderedDict[str, tuple[str, list[SessionEvent]]]:
+    """Group landed records by online session: session key -> (user id, events)."""
+    out: OrderedDict[str, tuple[str, list[SessionEvent]]] = OrderedDict()
+    for record in records:
+        key = session_key(record["user_id"], record["session_id"])
+        when = datetime.fromisoformat(record["event_timestamp"])
+        event = SessionEvent(
+            event_id=record["event_id"],
+            item_id=record["item_id"],
+            event_type=record["event_type"],
+            time_ms=int(when.timestamp() * 1000),
+        )
+        _, events = out.setdefault(key, (record["user_id"], []))
+        events.append(event)
+        out[key] = (record["user_id"], events)  # the latest record's user, as before
+    return out
+
+
+async def replay_pending(
+    processor: EventProcessor, breaker: Breaker, *, every_s: float = 1.0
+) -> None:
+    """Replay events journaled during an outage once Redis answers again (until cancelled)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(every_s)
+        if not (processor.has_pending() and breaker.allow()):
+            continue
+        try:
+            await loop.run_in_executor(None, processor.replay_pending)
+        except OnlineStoreUnavailableError:
+            continue  # still away; the breaker paces the next try
+        except Exception:  # the replayer must outlive any one failure
+            log.exception("replaying journaled events failed; retrying")

@@ -12,9 +12,10 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
 from recsys.config import Settings, get_settings
+from recsys.secrets import install_log_filter
 from serving.docs import add_offline_docs
 from serving.errors import validation_error
-from serving.events import EventProcessor
+from serving.events import EventProcessor, replay_pending
 from serving.metrics import LatencyMiddleware
 from serving.routes import events, health, page, recommendations
 from serving.state import ServingState, build_state, watch
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None, state: ServingState | None = None) -> FastAPI:
     """Build the app; tests pass their own settings (or a prepared state)."""
+    install_log_filter()  # no secret (a Redis password) in any log line, whoever logs it
     settings = settings or get_settings()
 
     @contextlib.asynccontextmanager
@@ -39,12 +41,14 @@ def create_app(settings: Settings | None = None, state: ServingState | None = No
         gc.collect()
         gc.freeze()
         watcher = asyncio.create_task(watch(serving))
+        replayer = asyncio.create_task(replay_pending(app.state.events, serving.online.breaker))
         try:
             yield
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for task in (watcher, replayer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     app = FastAPI(
         title="recsys",

@@ -12,25 +12,60 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import redis
 
 from recsys.contract import BATCH_VIEW, SESSION_VIEW, USER_VIEW
+from recsys.online_marker import MarkerCheck
 from recsys.ranking.session import SessionState
+from recsys.secrets import mask_text
+from recsys.session_store import (
+    SESSION_FIELDS,
+    Applied,
+    SessionContentionError,
+    SessionEvent,
+    SessionStore,
+)
 
 if TYPE_CHECKING:
     from feast import FeatureStore
 
 log = logging.getLogger(__name__)
 
-SESSION_FIELDS = ("item_ids", "event_types", "event_times_ms", "event_count")
 BATCH_FIELDS = ("item_ids", "scores", "model_version")
 
 
 class OnlineStoreUnavailableError(RuntimeError):
     """Redis did not answer (or the breaker is open); use a fallback."""
+
+
+# Errors that mean "Redis is not there" (down, unreachable, too slow, restarting): only these
+# open the breaker. A server reply error (a full or read-only Redis) fails the one call; any
+# other exception (bad input such as an id that cannot be encoded) is the caller's problem
+# and propagates unchanged, so one client's bad request never degrades everyone's answers.
+OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError)
+
+
+def guarded(breaker: Breaker, fn: Any) -> Any:
+    """Run one Redis call through the breaker (see OUTAGE_ERRORS for what trips it).
+
+    Raises:
+        OnlineStoreUnavailableError: The breaker is open, Redis failed, or it refused the call.
+    """
+    if not breaker.allow():
+        raise OnlineStoreUnavailableError(breaker.last_error or "online store unavailable")
+    try:
+        result = fn()
+    except OUTAGE_ERRORS as exc:
+        breaker.failure(exc)
+        log.warning("online store call failed: %s", mask_text(str(exc)))
+        raise OnlineStoreUnavailableError(mask_text(str(exc))) from exc
+    except (redis.ResponseError, SessionContentionError) as exc:
+        log.warning("online store refused a call: %s", mask_text(str(exc)))
+        raise OnlineStoreUnavailableError(mask_text(str(exc))) from exc
+    breaker.success()
+    return result
 
 
 class Breaker:
@@ -48,7 +83,7 @@ class Breaker:
     def failure(self, error: BaseException) -> None:
         with self._lock:
             self._open_until = time.monotonic() + self._retry_seconds
-            self.last_error = f"{type(error).__name__}: {error}"
+            self.last_error = mask_text(f"{type(error).__name__}: {error}")
 
     def success(self) -> None:
         if self._open_until:
@@ -110,8 +145,13 @@ class OnlineFeatures:
             retry=Retry(NoBackoff(), 0),
         )
         self.breaker = Breaker(retry_seconds)
-        self._provider = store._get_provider()
-        self._session_view = store.get_feature_view(SESSION_VIEW)
+        self._marker = MarkerCheck(self._redis, interval_s=2.0)
+        self._session_store = SessionStore(
+            self._redis,
+            project=project,
+            serialization_version=version,
+            key_ttl_seconds=getattr(store.config.online_store, "key_ttl_seconds", None),
+        )
 
     def read(self, *, user_id: str, session_key: str) -> OnlineRow:
         """Fetch the user's batch features, the session state and batch recommendations.
@@ -146,43 +186,29 @@ class OnlineFeatures:
         )
         return _session(self._sessions.decode(raw)[SESSION_VIEW], session_key, user_id)
 
-    def push_session(self, state: SessionState) -> None:
-        """Write a session's new state to the `session_state` view (fed by the push source).
+    def apply_session_events(
+        self, *, session_key: str, user_id: str, events: list[SessionEvent]
+    ) -> Applied:
+        """Append events to a session's `session_state` row, atomically and once per event_id.
 
-        This is the write `FeatureStore.push(session_events_push, ...)` performs, minus its
-        DataFrame round trip: the row goes straight to Feast's online-store interface
-        (`online_write_batch`), 0.3 ms instead of ~15 ms per event (BENCHMARKS.md), with
-        Feast's own semantics (a row older than the stored one is ignored).
-
-        The row is stamped with the time it was written (never earlier than its last event):
-        event times can repeat (logs with second precision) or arrive out of order, and
-        Feast skips a write whose timestamp is not newer than the stored row's.
+        The write Feast's push would make (the same hash fields and `_ts`), done under Redis's
+        optimistic locking by `SessionStore` so concurrent workers never drop each other's
+        events (see recsys/session_store.py).
 
         Raises:
             OnlineStoreUnavailableError: Redis failed now or recently.
         """
-        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-        from feast.protos.feast.types.Value_pb2 import Int64List, StringList, Value
+        return self._call(lambda: self._session_store.apply(session_key, user_id, events))
 
-        key = EntityKey(
-            join_keys=["session_id"], entity_values=[Value(string_val=state.session_id)]
-        )
-        values = {
-            "item_ids": Value(string_list_val=StringList(val=state.item_ids)),
-            "event_types": Value(string_list_val=StringList(val=state.event_types)),
-            "event_times_ms": Value(int64_list_val=Int64List(val=state.event_times_ms)),
-            "event_count": Value(int64_val=state.event_count),
-        }
-        last_event = datetime.fromtimestamp(state.event_times_ms[-1] / 1000, tz=UTC)
-        written_at = max(datetime.now(UTC), last_event)
-        self._call(
-            lambda: self._provider.online_write_batch(
-                self._store.config,
-                self._session_view,
-                [(key, values, written_at, None)],
-                progress=None,
-            )
-        )
+    def missing_features(self) -> str | None:
+        """Why the online store lacks the materialized features, or None when it has them.
+
+        Reads the materialization marker at most every 2 s (recsys/online_marker.py); an
+        outage is the breaker's to report, so an open breaker answers None without asking.
+        """
+        if not self.breaker.allow():
+            return None
+        return self._marker.missing()
 
     def ping(self) -> bool:
         """True when Redis answers now (used by /ready; bypasses the breaker)."""
@@ -192,16 +218,7 @@ class OnlineFeatures:
             return False
 
     def _call(self, fn: Any) -> Any:
-        if not self.breaker.allow():
-            raise OnlineStoreUnavailableError(self.breaker.last_error or "online store unavailable")
-        try:
-            result = fn()
-        except Exception as exc:  # redis, connection and timeout errors all mean "unavailable"
-            self.breaker.failure(exc)
-            log.warning("online store call failed: %s", exc)
-            raise OnlineStoreUnavailableError(str(exc)) from exc
-        self.breaker.success()
-        return result
+        return guarded(self.breaker, fn)
 
     def _redis_client(self) -> Any:
         provider = self._store._get_provider()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
+from recsys.secrets import mask_url
 from serving.deps import State
 from serving.metrics import FEATURE_AGE, render
 from serving.schemas import Check, Health, Readiness
@@ -28,8 +29,14 @@ async def ready(state: State) -> Response:
         ok=redis_ok,
         detail="reachable"
         if redis_ok
-        else f"not reachable at {settings.redis_url}; start it (`make redis`) or fix REDIS_URL",
+        else f"not reachable at {mask_url(settings.redis_url)}; start it (`make redis`) or fix "
+        "REDIS_URL",
     )
+    if redis_ok:
+        missing = state.online.missing_features()
+        checks["online_features"] = Check(
+            ok=missing is None, detail=missing or "materialized features present"
+        )
     checks["model"] = Check(
         ok=state.scorer is not None,
         detail=f"serving {state.model_version}"
