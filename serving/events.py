@@ -32,7 +32,7 @@ from recsys.config import Settings
 from recsys.contract import EVENT_KEY_PREFIX, session_key
 from recsys.ranking.session import SessionState
 from serving.metrics import EVENTS
-from serving.online import OnlineFeatures, OnlineStoreUnavailableError
+from serving.online import OnlineFeatures, OnlineStoreUnavailableError, is_client_error
 from serving.schemas import EventIn, EventsOut, EventStatus
 
 log = logging.getLogger(__name__)
@@ -70,11 +70,13 @@ class EventProcessor:
         timeout_s: float,
         id_ttl: timedelta,
         max_skew: timedelta,
+        max_age: timedelta = timedelta(days=365),
     ) -> None:
         self._online = online
         self._landing = landing
         self._id_ttl = id_ttl
         self._max_skew = max_skew
+        self._max_age = max_age
         self._redis = redis.Redis.from_url(
             redis_url,
             socket_timeout=timeout_s,
@@ -94,6 +96,7 @@ class EventProcessor:
             timeout_s=settings.redis_timeout_ms / 1000,
             id_ttl=timedelta(days=settings.event_id_ttl_days),
             max_skew=timedelta(minutes=settings.max_future_skew_minutes),
+            max_age=timedelta(days=settings.max_event_age_days),
         )
 
     def records(self, events: list[EventIn]) -> list[dict[str, Any]]:
@@ -102,7 +105,7 @@ class EventProcessor:
         out = []
         for position, event in enumerate(events):
             try:
-                ts = event.timestamp(now=now, max_skew=self._max_skew)
+                ts = event.timestamp(now=now, max_skew=self._max_skew, max_age=self._max_age)
             except ValueError as exc:
                 raise ValueError(f"events[{position}]: {exc}") from exc
             out.append(
@@ -174,7 +177,8 @@ class EventProcessor:
                 pipe.set(EVENT_KEY_PREFIX + event_id, b"1", nx=True, ex=ttl)
             results = pipe.execute()
         except (redis.RedisError, OSError) as exc:
-            breaker.failure(exc)
+            if not is_client_error(exc):
+                breaker.failure(exc)
             raise OnlineStoreUnavailableError(str(exc)) from exc
         breaker.success()
         return {event_id: bool(ok) for event_id, ok in zip(event_ids, results, strict=True)}

@@ -10,10 +10,14 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 
 from recsys.config import Settings, get_settings
-from serving.errors import validation_error
+from serving import openapi
+from serving.auth import ApiKeys
+from serving.errors import http_error, validation_error
 from serving.events import EventProcessor
+from serving.limits import BodyLimitMiddleware
 from serving.metrics import LatencyMiddleware
 from serving.routes import events, health, page, recommendations
 from serving.state import ServingState, build_state, watch
@@ -24,6 +28,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, state: ServingState | None = None) -> FastAPI:
     """Build the app; tests pass their own settings (or a prepared state)."""
     settings = settings or get_settings()
+    keys = ApiKeys.from_settings(settings)  # refuses RECSYS_PRODUCTION=1 without a key
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,8 +57,15 @@ def create_app(settings: Settings | None = None, state: ServingState | None = No
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.state.api_keys = keys
+    # Outermost last: latency is recorded for the 413s the body limit answers too.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(LatencyMiddleware)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
     for module in (recommendations, events, health, page):
         app.include_router(module.router)
+    openapi.install(
+        app, extra_models=events.BODY_SCHEMA.get("$defs", {}), keys_enabled=keys.enabled
+    )
     return app

@@ -33,6 +33,17 @@ class OnlineStoreUnavailableError(RuntimeError):
     """Redis did not answer (or the breaker is open); use a fallback."""
 
 
+def is_client_error(error: BaseException) -> bool:
+    """True for errors caused by what a request sent (an id Redis cannot encode), not by Redis.
+
+    Such an error says nothing about Redis's health, so it must never open the breaker: one
+    client repeating a bad id would otherwise degrade every other client's answers.
+    """
+    return isinstance(error, UnicodeError | TypeError | redis.DataError) or (
+        isinstance(error, ValueError) and not isinstance(error, redis.RedisError)
+    )
+
+
 class Breaker:
     """A minimal circuit breaker: open for `retry_seconds` after a failure."""
 
@@ -197,6 +208,11 @@ class OnlineFeatures:
         try:
             result = fn()
         except Exception as exc:  # redis, connection and timeout errors all mean "unavailable"
+            if is_client_error(exc):
+                # This request alone falls back; Redis is fine and the breaker stays closed.
+                raise OnlineStoreUnavailableError(
+                    f"the request's ids cannot be stored ({type(exc).__name__})"
+                ) from exc
             self.breaker.failure(exc)
             log.warning("online store call failed: %s", exc)
             raise OnlineStoreUnavailableError(str(exc)) from exc
