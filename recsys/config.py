@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recsys.contract import FEATURE_SERVICE, SESSION_GAP_MINUTES
@@ -219,6 +219,17 @@ class Settings(BaseSettings):
     max_future_skew_minutes: float = Field(
         5.0, ge=0, validation_alias="RECSYS_MAX_FUTURE_SKEW_MINUTES"
     )
+    # Hostile input and API keys (README "Production settings"): events older than this are
+    # refused by the API (history goes through `recsys ingest file`); bodies above this many
+    # bytes get 413 before they are read into memory.
+    max_event_age_days: float = Field(365.0, gt=0, validation_alias="RECSYS_MAX_EVENT_AGE_DAYS")
+    max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias="RECSYS_MAX_BODY_BYTES")
+    # Comma-separated keys; when set, POST /events and the operator routes require one.
+    api_key: SecretStr | None = Field(None, validation_alias="RECSYS_API_KEY")
+    # Optional separate keys for the read routes (the write keys are accepted there too).
+    read_api_key: SecretStr | None = Field(None, validation_alias="RECSYS_READ_API_KEY")
+    # Refuse to serve without RECSYS_API_KEY; put user and item browsing behind the key.
+    production: bool = Field(False, validation_alias="RECSYS_PRODUCTION")
 
     @property
     def paths(self) -> Paths:

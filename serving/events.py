@@ -76,12 +76,14 @@ class EventProcessor:
         timeout_s: float,
         id_ttl: timedelta,
         max_skew: timedelta,
+        max_age: timedelta = timedelta(days=365),
     ) -> None:
         self._online = online
         self._landing = landing
         self._pending = pending
         self._id_ttl = id_ttl
         self._max_skew = max_skew
+        self._max_age = max_age
         self._redis = redis.Redis.from_url(
             redis_url,
             socket_timeout=timeout_s,
@@ -100,6 +102,7 @@ class EventProcessor:
             timeout_s=settings.redis_timeout_ms / 1000,
             id_ttl=timedelta(days=settings.event_id_ttl_days),
             max_skew=timedelta(minutes=settings.max_future_skew_minutes),
+            max_age=timedelta(days=settings.max_event_age_days),
         )
 
     def records(self, events: list[EventIn]) -> list[dict[str, Any]]:
@@ -108,7 +111,7 @@ class EventProcessor:
         out = []
         for position, event in enumerate(events):
             try:
-                ts = event.timestamp(now=now, max_skew=self._max_skew)
+                ts = event.timestamp(now=now, max_skew=self._max_skew, max_age=self._max_age)
             except ValueError as exc:
                 raise ValueError(f"events[{position}]: {exc}") from exc
             out.append(

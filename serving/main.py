@@ -10,12 +10,16 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 
 from recsys.config import Settings, get_settings
 from recsys.secrets import install_log_filter
+from serving import openapi
+from serving.auth import ApiKeys
 from serving.docs import add_offline_docs
-from serving.errors import validation_error
+from serving.errors import http_error, validation_error
 from serving.events import EventProcessor, replay_pending
+from serving.limits import BodyLimitMiddleware
 from serving.metrics import LatencyMiddleware
 from serving.routes import events, health, page, recommendations
 from serving.state import ServingState, build_state, watch
@@ -27,6 +31,7 @@ def create_app(settings: Settings | None = None, state: ServingState | None = No
     """Build the app; tests pass their own settings (or a prepared state)."""
     install_log_filter()  # no secret (a Redis password) in any log line, whoever logs it
     settings = settings or get_settings()
+    keys = ApiKeys.from_settings(settings)  # refuses RECSYS_PRODUCTION=1 without a key
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,8 +65,15 @@ def create_app(settings: Settings | None = None, state: ServingState | None = No
         redoc_url=None,
     )
     add_offline_docs(app)
+    app.state.api_keys = keys
+    # Outermost last: latency is recorded for the 413s the body limit answers too.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(LatencyMiddleware)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
     for module in (recommendations, events, health, page):
         app.include_router(module.router)
+    openapi.install(
+        app, extra_models=events.BODY_SCHEMA.get("$defs", {}), keys_enabled=keys.enabled
+    )
     return app

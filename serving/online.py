@@ -40,6 +40,17 @@ class OnlineStoreUnavailableError(RuntimeError):
     """Redis did not answer (or the breaker is open); use a fallback."""
 
 
+def is_client_error(error: BaseException) -> bool:
+    """True for errors caused by what a request sent (an id Redis cannot encode), not by Redis.
+
+    Such an error says nothing about Redis's health, so it must never open the breaker: one
+    client repeating a bad id would otherwise degrade every other client's answers.
+    """
+    return isinstance(error, UnicodeError | TypeError | redis.DataError) or (
+        isinstance(error, ValueError) and not isinstance(error, redis.RedisError)
+    )
+
+
 # Errors that mean "Redis is not there" (down, unreachable, too slow, restarting): only these
 # open the breaker. A server reply error (a full or read-only Redis) fails the one call; any
 # other exception (bad input such as an id that cannot be encoded) is the caller's problem
@@ -64,6 +75,13 @@ def guarded(breaker: Breaker, fn: Any) -> Any:
     except (redis.ResponseError, SessionContentionError) as exc:
         log.warning("online store refused a call: %s", mask_text(str(exc)))
         raise OnlineStoreUnavailableError(mask_text(str(exc))) from exc
+    except Exception as exc:
+        if not is_client_error(exc):
+            raise
+        # This request alone falls back; Redis is fine and the breaker stays closed.
+        raise OnlineStoreUnavailableError(
+            f"the request's ids cannot be stored ({type(exc).__name__})"
+        ) from exc
     breaker.success()
     return result
 

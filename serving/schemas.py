@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import unicodedata
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-MAX_ID_LENGTH = 128
+from recsys.ids import ID_PATTERN, MAX_ID_LENGTH, check_id
+
+__all__ = ["ID_PATTERN", "MAX_ID_LENGTH", "check_id"]
+
+# How ids appear in /openapi.json; the validators below enforce the same rule (recsys/ids.py)
+# with a message naming the problem, which a bare pattern mismatch would not.
+ID_SCHEMA: dict[str, Any] = {"minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": ID_PATTERN}
 
 
-def check_id(value: str, *, field: str) -> str:
-    """Reject ids that are empty, too long or contain control characters."""
-    if not value or not value.strip():
-        raise ValueError(f"{field} is empty; send a non-empty string")
-    if len(value) > MAX_ID_LENGTH:
-        raise ValueError(
-            f"{field} is {len(value)} characters long; at most {MAX_ID_LENGTH} are allowed"
-        )
-    bad = next((c for c in value if unicodedata.category(c) == "Cc"), None)
-    if bad is not None:
-        raise ValueError(f"{field} contains the control character {bad!r}; remove it")
-    return value
+class ErrorOut(BaseModel):
+    """Every 4xx and 5xx answer: one readable line naming the problem and how to fix it."""
+
+    detail: str
 
 
 class EventIn(BaseModel):
@@ -31,16 +29,23 @@ class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     event_id: str | None = Field(
-        None, description="Idempotency key; a repeat is not counted twice."
+        None,
+        description="Idempotency key; a repeat is not counted twice.",
+        json_schema_extra=ID_SCHEMA,
     )
-    user_id: str
+    user_id: str = Field(json_schema_extra=ID_SCHEMA)
     session_id: str | None = Field(
-        None, description="Omit to use the user's rolling session (30-minute inactivity gap)."
+        None,
+        description="Omit to use the user's rolling session (30-minute inactivity gap).",
+        json_schema_extra=ID_SCHEMA,
     )
-    item_id: str
+    item_id: str = Field(json_schema_extra=ID_SCHEMA)
     event_type: Literal["view", "add_to_cart", "purchase"] = "view"
     event_timestamp: datetime | float | None = Field(
-        None, description="ISO-8601 (UTC if no offset) or unix seconds/milliseconds; default now."
+        None,
+        description="ISO-8601 (UTC if no offset) or unix seconds/milliseconds; default now. "
+        "At most RECSYS_MAX_EVENT_AGE_DAYS (365) before the server's time and "
+        "RECSYS_MAX_FUTURE_SKEW_MINUTES (5) after it; booleans are refused.",
     )
 
     @field_validator("event_id", "user_id", "session_id", "item_id")
@@ -48,21 +53,48 @@ class EventIn(BaseModel):
     def _ids(cls, value: str | None, info: Any) -> str | None:
         return None if value is None else check_id(value, field=info.field_name)
 
-    def timestamp(self, *, now: datetime, max_skew: timedelta) -> datetime:
-        """The event time in UTC; raises ValueError for a time too far in the future."""
+    @field_validator("event_timestamp", mode="before")
+    @classmethod
+    def _timestamp_kind(cls, value: Any) -> Any:
+        # JSON true/false would otherwise pass as the numbers 1 and 0 (1970).
+        if isinstance(value, bool):
+            raise ValueError(
+                "event_timestamp is a boolean; send ISO-8601 text or unix seconds/milliseconds"
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"event_timestamp {value} is not a finite number")
+        return value
+
+    def timestamp(self, *, now: datetime, max_skew: timedelta, max_age: timedelta) -> datetime:
+        """The event time in UTC; raises ValueError for a time outside [now-max_age, now+skew]."""
         raw = self.event_timestamp
         if raw is None:
             return now
+        earliest, latest = now - max_age, now + max_skew
         if isinstance(raw, datetime):
-            ts = raw if raw.tzinfo else raw.replace(tzinfo=UTC)
+            shown = raw.isoformat()
+            try:
+                ts = (raw if raw.tzinfo else raw.replace(tzinfo=UTC)).astimezone(UTC)
+            except (OverflowError, ValueError):  # year 1 at +14:00 is before year 1 in UTC
+                ts = earliest - max_age if raw.year < now.year else latest + max_skew
+            late, early = ts > latest, ts < earliest
         else:
+            shown = repr(raw)
             seconds = raw / 1000.0 if abs(raw) >= 1e11 else float(raw)  # ms vs s by magnitude
-            ts = datetime.fromtimestamp(seconds, tz=UTC)
-        ts = ts.astimezone(UTC)
-        if ts > now + max_skew:
+            # Compared as numbers: 1e20 seconds is no date at all.
+            late, early = seconds > latest.timestamp(), seconds < earliest.timestamp()
+            ts = now if late or early else datetime.fromtimestamp(seconds, tz=UTC)
+        if late:
             raise ValueError(
-                f"event_timestamp {ts.isoformat()} is in the future (server time "
-                f"{now.isoformat()}); send the time the event happened"
+                f"event_timestamp {shown} is in the future (server time {now.isoformat()}, "
+                f"allowed skew {max_skew.total_seconds() / 60:g} minutes, "
+                "RECSYS_MAX_FUTURE_SKEW_MINUTES); send the time the event happened"
+            )
+        if early:
+            raise ValueError(
+                f"event_timestamp {shown} is more than {max_age.total_seconds() / 86400:g} days "
+                f"before the server time {now.isoformat()} (RECSYS_MAX_EVENT_AGE_DAYS); send "
+                "recent events here and load older history with `recsys ingest file`"
             )
         return ts
 
@@ -71,7 +103,7 @@ class EventBatch(BaseModel):
     """Several events at once."""
 
     model_config = ConfigDict(extra="forbid")
-    events: list[EventIn]
+    events: list[EventIn] = Field(min_length=1)
 
 
 class EventStatus(BaseModel):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from recsys import import_with_gc_paused
+from recsys import ids, import_with_gc_paused
 from recsys.config import Settings, dbt_project_dir, export_data_dir_env, paths
 from recsys.contract import MAX_SESSION_EVENTS
 
@@ -202,6 +202,7 @@ def contract_vars() -> dict[str, Any]:
     return {
         "session_gap_minutes": int(gap) if gap == int(gap) else gap,
         "max_session_events": MAX_SESSION_EVENTS,
+        **ids.dbt_vars(),
     }
 
 

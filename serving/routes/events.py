@@ -9,34 +9,56 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import TypeAdapter, ValidationError
 
+from serving.auth import WriteKey
 from serving.deps import Events, State
+from serving.openapi import error_responses
 from serving.schemas import EventBatch, EventIn, EventsOut
 
 router = APIRouter(tags=["events"])
 
 _EVENTS = TypeAdapter(list[EventIn])
 # Documents the three accepted body shapes in OpenAPI; validation dispatches on the shape.
-_BODY_SCHEMA = TypeAdapter(EventIn | list[EventIn] | EventBatch).json_schema(
+# Their models (EventIn, EventBatch) are added to the spec's components by serving/openapi.py.
+BODY_SCHEMA = TypeAdapter(EventIn | list[EventIn] | EventBatch).json_schema(
     ref_template="#/components/schemas/{model}"
 )
 
 
 def _openapi_body() -> dict[str, Any]:
-    schema = {k: v for k, v in _BODY_SCHEMA.items() if k != "$defs"}
+    schema = {k: v for k, v in BODY_SCHEMA.items() if k != "$defs"}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-@router.post("/events", response_model=EventsOut, openapi_extra=_openapi_body())
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (send numbers as finite values)")
+
+
+@router.post(
+    "/events",
+    response_model=EventsOut,
+    openapi_extra=_openapi_body(),
+    dependencies=[WriteKey],
+    responses=error_responses(400, 401, 413, 415, 422, 503),
+)
 async def post_events(request: Request, state: State, processor: Events) -> EventsOut:
     """Record one event, a list of events, or {"events": [...]}; idempotent on event_id."""
-    body = await request.body()
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise HTTPException(
+            status_code=415,
+            detail=f"Content-Type is {media_type or 'missing'!r}; POST /events takes "
+            "application/json (a browser form cannot post events)",
+        )
+    body = await request.body()  # at most RECSYS_MAX_BODY_BYTES (serving/limits.py)
+    # JSONDecodeError and UnicodeDecodeError are ValueErrors; a body nested thousands deep
+    # stops the C parser at Python's recursion limit within microseconds (RecursionError).
     try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        payload = json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
         raise HTTPException(
             status_code=400,
-            detail=f"request body is not valid JSON ({exc}); send an event object, a list of "
-            'them, or {"events": [...]}',
+            detail=f"request body is not valid JSON ({_short(str(exc))}); send an event object, "
+            'a list of them, or {"events": [...]}',
         ) from exc
     if isinstance(payload, dict) and "events" in payload:
         raw_events, prefix = payload["events"], "events"
@@ -84,6 +106,11 @@ def _describe(error: ValidationError, *, prefix: str | None) -> str:
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
         text = f"{where or 'body'}: {item['msg']}"
         if item.get("input") is not None and not isinstance(item["input"], dict | list):
-            text += f" (got {item['input']!r})"
+            text += f" (got {_short(repr(item['input']))})"
         lines.append(text)
     return "; ".join(lines)
+
+
+def _short(text: str, limit: int = 120) -> str:
+    """Keep an echoed value short: a 1 MB string must not come back in the error."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"

@@ -6,8 +6,10 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from recsys.secrets import mask_url
+from serving.auth import WriteKey
 from serving.deps import State
 from serving.metrics import FEATURE_AGE, render
+from serving.openapi import error_responses
 from serving.schemas import Check, Health, Readiness
 
 router = APIRouter(tags=["operations"])
@@ -66,7 +68,15 @@ async def ready(state: State) -> Response:
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
 
 
-@router.get("/metrics", include_in_schema=True, response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    dependencies=[WriteKey],
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        **error_responses(401),
+    },
+)
 async def metrics(state: State) -> Response:
     """Prometheus metrics: latency per route and stage, fallbacks, freshness, model version."""
     age = state.feature_age_seconds()

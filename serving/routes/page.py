@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path as FilePath
+from typing import Annotated
 
 import duckdb
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import FileResponse
 
+from serving.auth import BrowseKey
 from serving.deps import State
-from serving.schemas import ItemDetails, UserSample
+from serving.openapi import error_responses
+from serving.schemas import ID_SCHEMA, MAX_ID_LENGTH, ItemDetails, UserSample
 
 router = APIRouter(tags=["page"])
-STATIC = Path(__file__).resolve().parents[1] / "static"
+STATIC = FilePath(__file__).resolve().parents[1] / "static"
 
 
 # The page's own files, by name: a fixed list rather than a mounted folder, so nothing else
@@ -41,7 +44,12 @@ async def asset(name: str) -> FileResponse:
     return FileResponse(STATIC / name, media_type=media_type, headers=NO_CACHE)
 
 
-@router.get("/users/sample", response_model=list[UserSample])
+@router.get(
+    "/users/sample",
+    response_model=list[UserSample],
+    dependencies=[BrowseKey],
+    responses=error_responses(401, 422),
+)
 async def sample_users(state: State, n: int = Query(12, ge=1, le=100)) -> list[UserSample]:
     """List some of the most active known users (for the page's user picker)."""
     path = state.settings.paths.exports / "user_features.parquet"
@@ -56,8 +64,16 @@ async def sample_users(state: State, n: int = Query(12, ge=1, le=100)) -> list[U
     return [UserSample(user_id=str(u), events_total=int(e)) for u, e in rows]
 
 
-@router.get("/items/{item_id}", response_model=ItemDetails)
-async def item_details(state: State, item_id: str) -> ItemDetails:
+@router.get(
+    "/items/{item_id}",
+    response_model=ItemDetails,
+    dependencies=[BrowseKey],
+    responses=error_responses(401, 404, 422),
+)
+async def item_details(
+    state: State,
+    item_id: Annotated[str, Path(max_length=MAX_ID_LENGTH, json_schema_extra=ID_SCHEMA)],
+) -> ItemDetails:
     """Describe one item from the in-memory catalog."""
     catalog = state.catalog
     index = catalog.index_of(item_id) if catalog else -1

@@ -6,10 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
+from serving.auth import ReadKey
 from serving.deps import State
+from serving.openapi import error_responses
 from serving.recommender import Query as RecQuery
 from serving.recommender import UnknownCategoryError, answer
-from serving.schemas import MAX_ID_LENGTH, RecommendationsOut, check_id
+from serving.schemas import ID_SCHEMA, MAX_ID_LENGTH, RecommendationsOut, check_id
 
 router = APIRouter(tags=["recommendations"])
 
@@ -27,7 +29,12 @@ def _split(values: list[str] | None, *, field: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-@router.get("/recommendations/{user_id}", response_model=RecommendationsOut)
+@router.get(
+    "/recommendations/{user_id}",
+    response_model=RecommendationsOut,
+    dependencies=[ReadKey],
+    responses=error_responses(401, 404, 422),
+)
 async def recommendations(
     state: State,
     user_id: Annotated[
@@ -35,6 +42,7 @@ async def recommendations(
         Path(
             max_length=MAX_ID_LENGTH,
             description="Any user id; unknown users get a cold-start answer.",
+            json_schema_extra=ID_SCHEMA,
         ),
     ],
     k: Annotated[int | None, Query(ge=1, le=100, description="How many items (1..100).")] = None,
@@ -43,6 +51,7 @@ async def recommendations(
         Query(
             max_length=MAX_ID_LENGTH,
             description="Current session; default: the user's rolling session.",
+            json_schema_extra=ID_SCHEMA,
         ),
     ] = None,
     exclude_seen: Annotated[

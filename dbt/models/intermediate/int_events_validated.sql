@@ -50,6 +50,14 @@ checked as (
         case
             when clean_user_id is null then 'missing user_id'
             when clean_item_id is null then 'missing item_id'
+            {#- The id rule of recsys/ids.py (the API refuses the same ids), on trimmed ids. #}
+            {%- for field in ['user_id', 'item_id', 'session_id', 'event_id'] %}
+            {%- set value = 'resolved_event_id' if field == 'event_id' else 'clean_' ~ field %}
+            when length({{ value }}) > {{ var('id_max_length') }}
+                then 'invalid {{ field }}: {{ var('id_reason_too_long') }}'
+            when regexp_matches({{ value }}, '{{ var('id_forbidden_re2') }}')
+                then 'invalid {{ field }}: {{ var('id_reason_forbidden') }}'
+            {%- endfor %}
             when clean_event_type is null then 'missing event_type'
             when clean_event_type not in ('{{ known_types | join("', '") }}')
                 then 'unknown event_type ''' || event_type || ''''
