@@ -17,6 +17,7 @@ import typer
 
 from ops.cli_help import HELP_SETTINGS, use_click_style
 from ops.demo import demo
+from ops.sessions import app as sessions_app
 from ops.stop import stop
 from recsys import redis_runtime
 from recsys.config import paths
@@ -41,6 +42,7 @@ redis_app = typer.Typer(
 )
 app.add_typer(redis_app, name="redis")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(sessions_app, name="sessions")
 for _name, _command in (
     ("build", build),
     ("docs", docs),

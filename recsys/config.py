@@ -219,6 +219,9 @@ class Settings(BaseSettings):
     max_future_skew_minutes: float = Field(
         5.0, ge=0, validation_alias="RECSYS_MAX_FUTURE_SKEW_MINUTES"
     )
+    # Off for an evaluation replay: its events update sessions but never reach the next
+    # build (test sessions would otherwise leak into training).
+    land_events: bool = Field(True, validation_alias="RECSYS_LAND_EVENTS")
     # Hostile input and API keys (README "Production settings"): events older than this are
     # refused by the API (history goes through `recsys ingest file`); bodies above this many
     # bytes get 413 before they are read into memory.

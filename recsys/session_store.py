@@ -25,7 +25,7 @@ from typing import Any
 
 import redis
 
-from recsys.contract import SESSION_VIEW
+from recsys.contract import EVENT_KEY_PREFIX, SESSION_VIEW
 from recsys.pipeline.online_format import field_name, timestamp_field
 from recsys.pipeline.online_read import EntityReader, ViewFields
 from recsys.ranking.session import SessionState
@@ -185,3 +185,61 @@ def _new_events(events: Sequence[SessionEvent], seen: list[str]) -> list[Session
             known.add(event.event_id)
             out.append(event)
     return out
+
+
+
+def reset_sessions(
+    client: Any, store: SessionStore, session_keys: Sequence[str] | None
+) -> tuple[int, int]:
+    """Delete online session rows and the event ids applied to them; return (rows, ids).
+
+    With `session_keys` None every `session_state` row goes (found by its timestamp field)
+    with every remembered event id, so a replayed evaluation starts from nothing and its
+    events are not answered as duplicates of the previous replay.
+    """
+    prefix = EVENT_KEY_PREFIX.encode()
+    if session_keys is not None:
+        rows = [store.key(k) for k in session_keys]
+        event_keys = _applied_event_keys(client, rows, prefix)
+        return _delete(client, rows), _delete(client, event_keys)
+    ts_field = timestamp_field(SESSION_VIEW)
+    rows, event_keys = [], []
+    batch: list[bytes] = []
+    for key in client.scan_iter(count=1000):
+        if key.startswith(prefix):
+            event_keys.append(key)
+        else:
+            batch.append(key)
+        if len(batch) >= 1000:
+            rows += _session_rows(client, batch, ts_field)
+            batch = []
+    rows += _session_rows(client, batch, ts_field)
+    return _delete(client, rows), _delete(client, event_keys)
+
+
+def _applied_event_keys(client: Any, rows: list[bytes], prefix: bytes) -> list[bytes]:
+    pipe = client.pipeline(transaction=False)
+    for row in rows:
+        pipe.hget(row, APPLIED_IDS_FIELD)
+    return [
+        prefix + str(event_id).encode()
+        for stored in pipe.execute()
+        for event_id in (json.loads(stored) if stored else [])
+    ]
+
+
+def _session_rows(client: Any, keys: list[bytes], ts_field: bytes) -> list[bytes]:
+    """The keys among `keys` that are session_state rows (other types answer an error)."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.hexists(key, ts_field)
+    found = pipe.execute(raise_on_error=False)
+    return [key for key, hit in zip(keys, found, strict=True) if hit is True or hit == 1]
+
+
+def _delete(client: Any, keys: list[bytes]) -> int:
+    deleted = 0
+    for start in range(0, len(keys), 1000):
+        if chunk := keys[start : start + 1000]:
+            deleted += int(client.unlink(*chunk))
+    return deleted

@@ -63,6 +63,16 @@ class LandingWriter:
         return path
 
 
+class DiscardingWriter(LandingWriter):
+    """RECSYS_LAND_EVENTS=false: accept events for the online session only, land nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(Path(os.devnull))
+
+    def append(self, records: list[dict[str, Any]]) -> Path:
+        return Path(os.devnull)
+
+
 class EventProcessor:
     """Runs the four steps of the module docstring for one validated batch."""
 
@@ -97,7 +107,11 @@ class EventProcessor:
         return cls(
             online=online,
             redis_url=settings.redis_url,
-            landing=LandingWriter(settings.paths.landing_served),
+            landing=(
+                LandingWriter(settings.paths.landing_served)
+                if settings.land_events
+                else DiscardingWriter()
+            ),
             pending=PendingJournal(settings.paths.landing_served / "pending"),
             timeout_s=settings.redis_timeout_ms / 1000,
             id_ttl=timedelta(days=settings.event_id_ttl_days),
