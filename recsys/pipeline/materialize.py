@@ -140,7 +140,22 @@ def materialize(
             store.registry.apply_materialization(view, store.project, view_start, end)
         seconds = time.perf_counter() - began
         results.append(ViewResult(view.name, rows, seconds, view_start, end, unchanged))
-    return MaterializeSummary(engine=engine, views=results)
+    summary = MaterializeSummary(engine=engine, views=results)
+    _mark_materialized(store, summary)
+    return summary
+
+
+def _mark_materialized(store: FeatureStore, summary: MaterializeSummary) -> None:
+    """Write the marker the server checks to tell a filled online store from an empty one."""
+    from feast.infra.online_stores.redis import RedisOnlineStore
+
+    from recsys.online_marker import write_marker
+
+    client = RedisOnlineStore()._get_client(store.config.online_store)
+    try:
+        write_marker(client, summary)
+    finally:
+        client.close()
 
 
 def format_summary(summary: MaterializeSummary) -> str:
