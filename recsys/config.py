@@ -7,6 +7,7 @@ variables, so pointing RECSYS_DATA_DIR elsewhere moves everything at once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -98,6 +99,18 @@ def export_data_dir_env() -> Path:
 def paths() -> Paths:
     """Return the layout for the current environment (RECSYS_DATA_DIR, default ./data)."""
     return Paths(data_dir())
+
+
+def project_redis_url() -> str:
+    """REDIS_URL's default: the Redis the project started (data/run/redis.url), if any.
+
+    The CLI always sets REDIS_URL for the server; this covers a server started by hand
+    (`uvicorn serving.main:create_app --factory`) after `make redis`.
+    """
+    recorded = paths().run / "redis.url"
+    with contextlib.suppress(OSError):
+        return recorded.read_text().strip() or DEFAULT_REDIS_URL
+    return DEFAULT_REDIS_URL
 
 
 def feature_repo_dir() -> Path:
@@ -196,7 +209,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(default_factory=data_dir, validation_alias="RECSYS_DATA_DIR")
-    redis_url: str = Field(DEFAULT_REDIS_URL, validation_alias="REDIS_URL")
+    redis_url: str = Field(
+        default_factory=lambda: project_redis_url(), validation_alias="REDIS_URL"
+    )
     feature_service: str = Field(FEATURE_SERVICE, validation_alias="RECSYS_FEATURE_SERVICE")
     default_k: int = Field(20, ge=1, le=100, validation_alias="RECSYS_DEFAULT_K")
     max_k: int = Field(100, ge=1, le=1000, validation_alias="RECSYS_MAX_K")

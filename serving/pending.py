@@ -28,6 +28,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,8 @@ class PendingJournal:
             with self._file_lock("replay.lock", flags):
                 with self._file_lock("append.lock", fcntl.LOCK_EX):
                     for path in sorted(self.folder.glob("*.jsonl")):
-                        path.rename(path.with_suffix(".replaying"))
+                        # a unique name: a journal left by a failed replay must not be replaced
+                        path.rename(path.with_name(f"{path.stem}-{time.time_ns()}.replaying"))
                 taken = sorted(self.folder.glob("*.replaying"))
                 records: Records = []
                 for path in taken:

@@ -114,6 +114,9 @@ def _ranked(
     session = row.session
     if session is not None and query.session_id is None:
         session = session.current(gap_minutes=state.settings.session_gap_minutes)
+    missing = state.online.missing_features()
+    if missing is not None:  # Redis answers but holds no features: say so, do not pretend
+        raise _ModelPathError(missing, "online_features_missing", row=row, session=session)
     scorer = state.scorer
     if scorer is None:
         raise _ModelPathError(

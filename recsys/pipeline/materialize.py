@@ -175,7 +175,22 @@ def materialize(
         results.append(ViewResult(view.name, rows, seconds, view_start, end, unchanged))
     summary = MaterializeSummary(engine=engine, views=results, notes=notes)
     summary = check_online(store, summary, incremental=incremental)  # raises when short
+    # Only a complete, checked materialization marks the store as filled.
+    _mark_materialized(store, summary)
     return summary
+
+
+def _mark_materialized(store: FeatureStore, summary: MaterializeSummary) -> None:
+    """Write the marker the server checks to tell a filled online store from an empty one."""
+    from feast.infra.online_stores.redis import RedisOnlineStore
+
+    from recsys.online_marker import write_marker
+
+    client = RedisOnlineStore()._get_client(store.config.online_store)
+    try:
+        write_marker(client, summary)
+    finally:
+        client.close()
 
 
 def format_summary(summary: MaterializeSummary) -> str:

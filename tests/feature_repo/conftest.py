@@ -34,8 +34,9 @@ class FeastRepo:
     apply_summary: str
 
     def dump(self) -> dict[bytes, dict[bytes, bytes]]:
-        """Every key and hash field in this module's Redis db."""
-        keys = self.client.scan_iter(count=1000)
+        """Every Feast key and hash field in this module's Redis db (not the project's own
+        `recsys:` keys, such as the materialization marker)."""
+        keys = [k for k in self.client.scan_iter(count=1000) if not k.startswith(b"recsys:")]
         return {key: cast(dict[bytes, bytes], self.client.hgetall(key)) for key in keys}
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from recsys.contract import FEATURE_SERVICE, SESSION_VIEW
 from recsys.pipeline.feast_ops import feature_store
-from recsys.ranking.session import SessionState
+from recsys.session_store import SessionEvent
 from serving.online import BATCH_FIELDS, SESSION_FIELDS, OnlineFeatures
 from tests.feast_refs import feature_refs
 from tests.world import World, environment
@@ -64,13 +64,15 @@ def test_user_and_batch_rows_match_get_online_features(online, world: World) -> 
         assert (row.batch[0] if row.batch else None) == items
 
 
-def test_session_rows_match_after_a_push(online) -> None:
+def test_session_rows_match_after_an_update(online) -> None:
+    """What the session store writes is what Feast's own reader returns."""
     store, _, reader = online
     key = f"read-{uuid.uuid4().hex}"
-    state = SessionState(session_id=key, user_id="u1")
-    state = state.append(item_id="i1", event_type="view", event_time_ms=1_790_000_000_000)
-    state = state.append(item_id="i2", event_type="purchase", event_time_ms=1_790_000_060_000)
-    reader.push_session(state)
+    events = [
+        SessionEvent("e2", "i2", "purchase", 1_790_000_060_000),
+        SessionEvent("e1", "i1", "view", 1_790_000_000_000),  # out of order: placed by time
+    ]
+    reader.apply_session_events(session_key=key, user_id="u1", events=events)
     expected = store.get_online_features(
         features=[f"{SESSION_VIEW}:{f}" for f in SESSION_FIELDS],
         entity_rows=[{"session_id": key}],
