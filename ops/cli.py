@@ -8,13 +8,12 @@ stays instant.
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
 from ops.demo import demo
+from ops.models import app as models_app
+from ops.models import promote
 from recsys import redis_runtime
-from recsys.config import paths
 from recsys.ingest.cli import app as ingest_app
 from recsys.pipeline.cli import apply, build, features, materialize
 from serving.cli import batch_score, serve
@@ -32,6 +31,7 @@ redis_app = typer.Typer(
 )
 app.add_typer(redis_app, name="redis")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(models_app, name="models")
 for _name, _command in (
     ("build", build),
     ("apply", apply),
@@ -41,6 +41,7 @@ for _name, _command in (
     ("batch-score", batch_score),
     ("serve", serve),
     ("demo", demo),
+    ("promote", promote),
 ):
     app.command(_name)(_command)
 
@@ -55,20 +56,6 @@ def redis_up() -> None:
 def redis_down() -> None:
     """Stop the Redis this project started (never one it did not start)."""
     print(redis_runtime.stop_own_redis())
-
-
-@app.command("promote")
-def promote(version: str = typer.Argument(..., help="Version folder under data/models.")) -> None:
-    """Point `current` at a model version by hand (skips the promotion gate)."""
-    from recsys import registry
-
-    models = paths().models
-    if version not in registry.versions(models):
-        known = ", ".join(registry.versions(models)[-5:]) or "none"
-        print(f"No model version {version!r} in {models} (latest: {known}).", file=sys.stderr)
-        raise typer.Exit(1)
-    registry.promote(models, version)
-    print(f"current -> {version}")
 
 
 @app.command("env")

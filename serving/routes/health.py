@@ -30,9 +30,10 @@ async def ready(state: State) -> Response:
         if redis_ok
         else f"not reachable at {settings.redis_url}; start it (`make redis`) or fix REDIS_URL",
     )
+    # A refused new version leaves the old one serving: still ready, but the detail says so.
     checks["model"] = Check(
         ok=state.scorer is not None,
-        detail=f"serving {state.model_version}"
+        detail=(f"serving {state.model_version}" if not state.model_error else state.model_error)
         if state.scorer
         else f"{state.model_error or 'no model loaded'}; run `make train` to train and promote one",
     )
