@@ -17,10 +17,11 @@ import typer
 
 from ops.cli_help import HELP_SETTINGS, use_click_style
 from ops.demo import demo
+from ops.models import app as models_app
+from ops.models import promote
 from ops.sessions import app as sessions_app
 from ops.stop import stop
 from recsys import redis_runtime
-from recsys.config import paths
 from recsys.ingest.cli import app as ingest_app
 from recsys.pipeline.cli import apply, build, docs, features, materialize
 from recsys.secrets import install_log_filter, mask_url
@@ -43,6 +44,7 @@ redis_app = typer.Typer(
 app.add_typer(redis_app, name="redis")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(sessions_app, name="sessions")
+app.add_typer(models_app, name="models")
 for _name, _command in (
     ("build", build),
     ("docs", docs),
@@ -54,6 +56,7 @@ for _name, _command in (
     ("serve", serve),
     ("demo", demo),
     ("stop", stop),
+    ("promote", promote),
 ):
     app.command(_name)(_command)
 
@@ -91,20 +94,6 @@ def redis_up() -> None:
 def redis_down() -> None:
     """Stop the Redis this project started (never one it did not start)."""
     print(redis_runtime.stop_own_redis())
-
-
-@app.command("promote")
-def promote(version: str = typer.Argument(..., help="Version folder under data/models.")) -> None:
-    """Point `current` at a model version by hand (skips the promotion gate)."""
-    from recsys import registry
-
-    models = paths().models
-    if version not in registry.versions(models):
-        known = ", ".join(registry.versions(models)[-5:]) or "none"
-        print(f"No model version {version!r} in {models} (latest: {known}).", file=sys.stderr)
-        raise typer.Exit(1)
-    registry.promote(models, version)
-    print(f"current -> {version}")
 
 
 @app.command("env")

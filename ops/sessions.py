@@ -55,6 +55,4 @@ def reset(
     rows, ids = reset_sessions(client, sessions, None if all_sessions else session)
     print(f"deleted {rows:,} session rows and {ids:,} remembered event ids in {mask_url(url)}")
     if all_sessions:
-        print(
-            "batch session state went too; `recsys materialize --view session_state` reloads it"
-        )
+        print("batch session state went too; `recsys materialize --view session_state` reloads it")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from recsys import registry, silence_feast_warnings
+from recsys import model_check, registry, silence_feast_warnings
 from recsys.config import Settings, feast_connection_string, feature_repo_dir
 from recsys.contract import ITEM_VIEW, USER_VIEW
 from recsys.ranking.catalog import Catalog
@@ -116,27 +116,39 @@ class ServingState:
     # -- model ---------------------------------------------------------------------------
 
     def reload_model(self) -> bool:
-        """Load the model `current` points at if it moved; True if swapped."""
+        """Load the model `current` points at if it moved; True if swapped.
+
+        The version is checked in a child process first (a broken model file can abort the
+        process that loads it); on any failure the old model keeps serving and the reason is
+        kept in `model_error` for /ready.
+        """
         target = registry.current_dir(self.settings.paths.models)
         key = str(target) if target else None
         if key == self.model_target:
             return False
+        self.model_target = key  # whatever happens, do not retry the same version in a loop
         if target is None:
-            self.scorer, self.model_target = None, None
-            self.model_error = "no model has been promoted yet"
-            return True
+            if self.scorer is None:
+                self.model_error = "no model has been promoted yet"
+            return False
+        check = model_check.validate(target)
+        if not check.ok:
+            return self._refuse(target, check.reason)
         try:
             ranker = load_ranker(target)
             scorer = Scorer.bind(ranker, self.inputs.layout)
-        except (FileNotFoundError, KeyError, ValueError) as exc:
-            self.model_error = f"{target.name}: {exc}"
-            self.model_target = key  # do not retry a broken version in a loop
-            log.error("cannot load model %s: %s", target, exc)
-            return False
+        except Exception as exc:  # the check passed, yet loading failed: still keep serving
+            return self._refuse(target, f"{target.name}: {type(exc).__name__}: {exc}")
         model_changed(self.model_version, ranker.version)
-        self.scorer, self.model_target, self.model_error = scorer, key, None
+        self.scorer, self.model_error = scorer, None
         log.info("serving model %s", ranker.version)
         return True
+
+    def _refuse(self, target: Path, reason: str) -> bool:
+        kept = f"; still serving {self.model_version}" if self.scorer else ""
+        self.model_error = f"model {target.name} refused: {reason}{kept}"
+        log.error("%s", self.model_error)
+        return False
 
 
 def open_store(settings: Settings) -> Any:

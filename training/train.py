@@ -20,13 +20,13 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from recsys import registry
+from recsys import model_check, registry
 from recsys.config import git_revision, paths
 from recsys.contract import FEATURE_SERVICE
 from recsys.ranking.candidates import CandidateConfig
 from recsys.ranking.catalog import Catalog
 from recsys.ranking.loading import load_catalog
-from recsys.ranking.ranker import METADATA_FILE, MODEL_FILE, load_ranker
+from recsys.ranking.ranker import METADATA_FILE, load_ranker
 from recsys.ranking.vectors import FeatureLayout
 from training.bootstrap import RESAMPLES, lift_intervals
 from training.dataset import (
@@ -292,18 +292,27 @@ def run(
     from training.report import render_html
 
     model_text = booster.model_to_string(num_iteration=booster.best_iteration or None)
-    model_dir = registry.write_version(
-        layout_paths.models,
-        version,
-        {
-            MODEL_FILE: model_text,
-            METADATA_FILE: strict_json(metadata),
-            "metrics.json": strict_json(metric_doc),
-            "report.html": render_html(metadata=metadata, metric_doc=metric_doc, tables=tables),
-        },
-    )
+    with model_check.scratch_dir() as scratch:
+        # compiled twin, probe batch and hashes: what `recsys promote` and the server check
+        sealed, metadata[model_check.INTEGRITY_KEY] = model_check.seal(
+            model_text, test.examples.X, Path(scratch)
+        )
+        model_dir = registry.write_version(
+            layout_paths.models,
+            version,
+            {
+                **sealed,
+                METADATA_FILE: strict_json(metadata),
+                "metrics.json": strict_json(metric_doc),
+                "report.html": render_html(metadata=metadata, metric_doc=metric_doc, tables=tables),
+            },
+        )
     if decision.promoted:
-        registry.promote(layout_paths.models, version)
+        check = model_check.validate(model_dir)
+        if check.ok:
+            registry.promote(layout_paths.models, version)
+        else:
+            decision = registry.Decision(False, f"not promoted: {check.reason}")
     return TrainOutcome(version, model_dir, tables, recall, gains, decision, timings)
 
 
@@ -329,6 +338,8 @@ def _current_on(examples: ExampleSet, models: Path) -> tuple[dict[str, float] | 
     current = registry.current_dir(models)
     if current is None:
         return None, None
+    if not model_check.validate(current).ok:  # a broken current model must not crash training
+        return None, current.name
     try:
         ranker = load_ranker(current, compile_model=False)
         columns = [examples.feature_names.index(f) for f in ranker.features]

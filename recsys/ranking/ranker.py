@@ -18,11 +18,11 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
+from recsys.model_check import COMPILED_FILE, METADATA_FILE, MODEL_FILE
+
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.txt"
-COMPILED_FILE = "model.so"
-METADATA_FILE = "metadata.json"
+__all__ = ["COMPILED_FILE", "METADATA_FILE", "MODEL_FILE", "Ranker", "load_ranker"]
 
 
 @dataclass

@@ -39,9 +39,10 @@ async def ready(state: State) -> Response:
         checks["online_features"] = Check(
             ok=missing is None, detail=missing or "materialized features present"
         )
+    # A refused new version leaves the old one serving: still ready, but the detail says so.
     checks["model"] = Check(
         ok=state.scorer is not None,
-        detail=f"serving {state.model_version}"
+        detail=(f"serving {state.model_version}" if not state.model_error else state.model_error)
         if state.scorer
         else f"{state.model_error or 'no model loaded'}; run `make train` to train and promote one",
     )

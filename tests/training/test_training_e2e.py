@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from recsys import registry
+from recsys import model_check, registry
 from recsys.contract import FEATURE_SERVICE
 from recsys.pipeline.feast_ops import feature_store
 from recsys.ranking.candidates import UserContext
@@ -89,6 +89,9 @@ def test_a_version_records_what_it_was_built_from(world: World) -> None:
     report = (folder / "report.html").read_text()
     assert report.count("<img") >= 4 and "sknn" in report
     assert registry.current_version(world.models) == world.model_version
+    # sealed: compiled twin, probe batch and their hashes, and the check passes
+    assert set(meta["integrity"]["sha256"]) == {"model.txt", "model.so", "probe.npz"}
+    assert model_check.validate(folder).ok
 
 
 def test_same_seed_gives_the_same_model(world: World, tmp_path: Path) -> None:
