@@ -77,6 +77,8 @@ def sync_sources(store: FeatureStore) -> list[str]:
     Returns:
         One line per view that moved ("<view>: <old path> -> <new path>"); empty when none did.
     """
+    if Path(store.repo_path).resolve() != feature_repo_dir().resolve():
+        return []  # a store of another repo (benchmarks, tests): its views are its own
     repo = _parse_repo(feature_repo_dir(), project=store.project)
     wanted = {view.name: view for view in repo.feature_views}
     moved = []

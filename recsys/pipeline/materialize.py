@@ -460,6 +460,7 @@ def check_online(
         note = f"end state not checked: the online store expires keys ({online.key_ttl_seconds} s)"
         return replace(summary, notes=[*summary.notes, note])
     client = RedisOnlineStore()._get_client(online)
+    pipe = RespPipe(client)  # one HEXISTS per entity: hiredis parses the replies in C
     checked = []
     try:
         for result in summary.views:
@@ -474,12 +475,11 @@ def check_online(
             expected = present = 0
             for keys in _entity_keys(store, view, since, result.end):
                 expected += len(keys)
-                pipe = client.pipeline(transaction=False)
-                for key in keys:
-                    pipe.hexists(key, ts_field)
-                present += sum(bool(found) for found in pipe.execute())
+                pipe.send(resp_commands([[b"HEXISTS", keys, ts_field]]))
+                present += sum(pipe.replies(len(keys)))
             checked.append(replace(result, expected=expected, present=present, checked_from=since))
     finally:
+        pipe.close()
         client.close()
     summary = replace(summary, views=checked)
     short = [r for r in checked if r.missing]
@@ -490,7 +490,7 @@ def check_online(
 
 def _entity_keys(
     store: FeatureStore, view: FeatureView, start: datetime, end: datetime
-) -> Iterator[list[bytes]]:
+) -> Iterator[pa.BinaryArray]:
     """The Redis keys of the entities with a row in [start, end], in batches."""
     source = _file_source(view)
     keys, _ = _source_columns(view, source)
@@ -503,10 +503,7 @@ def _entity_keys(
     with _duckdb() as con:
         for batch in con.execute(sql, _params(source, start, end)).to_arrow_reader(10_000):
             if batch.num_rows:
-                encoded = encode_entity_keys(
-                    batch, key_types, project=store.project, view=view.name
-                )
-                yield encoded.to_pylist()
+                yield encode_entity_keys(batch, key_types, project=store.project, view=view.name)
 
 
 def _shortfall_message(store: FeatureStore, short: list[ViewResult], *, incremental: bool) -> str:
