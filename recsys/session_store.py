@@ -187,7 +187,6 @@ def _new_events(events: Sequence[SessionEvent], seen: list[str]) -> list[Session
     return out
 
 
-
 def reset_sessions(
     client: Any, store: SessionStore, session_keys: Sequence[str] | None
 ) -> tuple[int, int]:

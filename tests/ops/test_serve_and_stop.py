@@ -35,7 +35,7 @@ def test_serve_announces_when_up_and_stop_stops_it(world: World) -> None:
     try:
         assert server.stdout is not None
         deadline = time.monotonic() + 180
-        lines = []
+        lines: list[str] = []
         while time.monotonic() < deadline:
             line = server.stdout.readline()
             assert line, f"serve exited early: {''.join(lines)}"
