@@ -20,7 +20,7 @@ TEST_WORKERS ?= 2
 HOST ?= 127.0.0.1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup redis stop data features train batch-score serve demo test lint \
+.PHONY: help setup redis stop data features train batch-score serve demo test lint audit \
         bench bench-offline bench-serve bench-batch browser wrk docs docs-serve clean
 
 help: ## List the targets and the variables they take
@@ -98,6 +98,9 @@ lint: setup ## ruff + mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy recsys training serving ops bench feature_repo tests
+
+audit: setup ## pip-audit the locked set; says NOT AUDITED (exit 2) when no vulnerability data is reachable
+	$(BIN)/python -m ops.audit $(AUDIT_ARGS)
 
 docs: setup ## dbt docs of the built warehouse (no rebuild): one HTML file that opens offline
 	$(RECSYS) docs

@@ -60,8 +60,16 @@ class Paths:
 
     @property
     def exports(self) -> Path:
-        """Marts exported as Parquet: Feast's offline sources and the server's item cache."""
+        """Marts exported as Parquet: Feast's offline sources and the server's item cache.
+
+        A symlink to the last complete build under `export_builds` (see recsys.export_sets).
+        """
         return self.data_dir / "exports"
+
+    @property
+    def export_builds(self) -> Path:
+        """One folder per dbt build; `exports` is a symlink to the one in service."""
+        return self.data_dir / "exports.d"
 
     @property
     def models(self) -> Path:

@@ -23,7 +23,7 @@ def batch_score(
     """Score every active user (no session); write to DuckDB and Redis."""
     from tqdm import tqdm
 
-    from recsys import registry
+    from recsys import model_check, registry
     from recsys.contract import FEATURE_SERVICE
     from recsys.pipeline.feast_ops import feature_store
     from recsys.ranking.inputs import ranker_inputs
@@ -36,6 +36,10 @@ def batch_score(
     model_dir = registry.current_dir(layout_paths.models)
     if model_dir is None:
         print("No promoted model: run `make train` first.", file=sys.stderr)
+        raise typer.Exit(1)
+    check = model_check.validate(model_dir)  # a corrupt model must not abort this process
+    if not check.ok:
+        print(f"Current model refused: {check.reason}", file=sys.stderr)
         raise typer.Exit(1)
     store = feature_store(connect_redis=materialize)
     inputs = ranker_inputs(store, FEATURE_SERVICE)

@@ -22,6 +22,7 @@ import duckdb
 from recsys import model_check, registry, silence_feast_warnings
 from recsys.config import Settings, feast_connection_string, feature_repo_dir
 from recsys.contract import ITEM_VIEW, USER_VIEW
+from recsys.export_sets import ExportSetError
 from recsys.ranking.catalog import Catalog
 from recsys.ranking.inputs import RankerInputs, ranker_inputs
 from recsys.ranking.loading import MissingExportError, load_catalog
@@ -101,7 +102,7 @@ class ServingState:
                 item_feature_names=list(self.inputs.layout.item_features),
                 features_as_of=as_of,
             )
-        except MissingExportError as exc:
+        except (MissingExportError, ExportSetError) as exc:
             self.catalog_error = str(exc)
             self.catalog_signature = signature
             return False

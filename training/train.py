@@ -20,7 +20,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from recsys import model_check, registry
+from recsys import export_sets, model_check, registry
 from recsys.config import git_revision, paths
 from recsys.contract import FEATURE_SERVICE
 from recsys.ranking.candidates import CandidateConfig
@@ -186,7 +186,8 @@ def run(
     """Run the whole training job; return what it produced and whether it was promoted."""
     timings: dict[str, float] = {}
     layout_paths = paths()
-    exports = layout_paths.exports
+    # the folder behind the exports link, once: a build published meanwhile cannot mix in
+    exports = export_sets.resolve(layout_paths.exports)
     started = time.perf_counter()
     windows = load_windows(exports)
     log_line("Building point-in-time example sets:")

@@ -257,15 +257,12 @@ def _stream_file(
 ) -> int:
     roles = plan.roles
     rows = 0
-    epoch_unit: str | None = None
     batches = iter_batches(
         plan.path, columns=plan.columns(), delimiter=plan.delimiter, names=plan.names
     )
     for batch in batches:
-        parsed = parse_timestamps(
-            batch.column(roles.time), time_format=options.time_format, epoch_unit=epoch_unit
-        )
-        epoch_unit = parsed.epoch_unit
+        # `auto` decides each epoch value's unit by its magnitude, so chunks need no memory
+        parsed = parse_timestamps(batch.column(roles.time), time_format=options.time_format)
         session = to_text_ids(batch.column(roles.session)) if roles.session else None
         # No user column: each session is its own anonymous user (docs/contracts.md).
         user = to_text_ids(batch.column(roles.user)) if roles.user else session

@@ -1,5 +1,9 @@
 """Parse event timestamps column-wise: ISO-8601 text, unix seconds or milliseconds, or `auto`.
 
+In `auto` mode each epoch number's unit is decided by its own magnitude (a column may mix
+seconds and milliseconds: reading it all in one unit put 2,000 rows in 1970); values that
+land outside a plausible range are quarantined by dbt (`min_event_timestamp`, future skew).
+
 Every value keeps its raw text (the landing's `event_timestamp_raw`); a value that cannot be
 parsed becomes a null timestamp so dbt can quarantine the row with the raw text as its reason.
 Parsing is vectorized: numbers with numpy, text with DuckDB's timestamp cast, because pandas'
@@ -25,9 +29,10 @@ EPOCH_UNITS: Final = ("s", "ms", "us", "ns")
 
 # Microseconds per unit, as the exact integer multiplier (s, ms, us) or divisor (ns).
 _US_PER_UNIT: Final = {"s": 1_000_000, "ms": 1_000, "us": 1}
-# `auto` picks the unit whose reading of the column's median magnitude lands between 1973 and
-# 5138: 1e11 s is the year 5138 while 1e11 ms is 1973, so the ranges never overlap in practice.
+# `auto` picks, per value, the unit whose reading of its magnitude lands between 1973 and 5138:
+# 1e11 s is the year 5138 while 1e11 ms is 1973, so the ranges never overlap in practice.
 _AUTO_UNIT_LIMITS: Final = ((1e11, "s"), (1e14, "ms"), (1e17, "us"))
+MIXED: Final = "mixed"
 # Text that starts like a date (`2026-01-01`, `20260101`, `2026/1/1`); guards DuckDB's cast,
 # which would otherwise accept words such as 'epoch' and 'infinity'.
 _DATE_START: Final = r"^[0-9]{4}[-/]?[0-9]{1,2}"
@@ -57,7 +62,8 @@ class ParsedTimestamps:
     raw: pa.Array
     """string: the value as found in the source (numbers as their decimal text)."""
     epoch_unit: str | None
-    """The unit numbers were read in (s, ms, us, ns), or None when the column held none."""
+    """The unit numbers were read in (s, ms, us, ns), `mixed` when `auto` read the values of
+    one column in different units, or None when the column held no numbers."""
 
 
 def parse_timestamps(
@@ -72,9 +78,9 @@ def parse_timestamps(
         values: Text, numbers, dates or timestamps, as read from the source.
         time_format: `iso` (ISO-8601 text; naive means UTC), `s`/`ms`/`us`/`ns` (unix epoch
             numbers, also as text), or `auto`: numbers (and numeric text) are epoch values
-            whose unit the column's magnitude decides, other text is ISO-8601.
-        epoch_unit: In `auto` mode, the unit decided on an earlier chunk of the same file, so
-            every chunk of one file is read the same way.
+            whose unit each value's magnitude decides, other text is ISO-8601.
+        epoch_unit: In `auto` mode, read every number in this unit instead of deciding per
+            value.
 
     Returns:
         The timestamps, the raw text, and the epoch unit used (pass it to the next chunk).
@@ -106,18 +112,6 @@ def parse_timestamps(
         )
     raw = pc.cast(array, pa.string())
     return _from_text(raw, time_format=time_format, epoch_unit=epoch_unit)
-
-
-def guess_epoch_unit(numbers: np.ndarray) -> str:
-    """Return the epoch unit (s, ms, us, ns) that the median magnitude of `numbers` implies."""
-    finite = np.abs(numbers[np.isfinite(numbers)])
-    if finite.size == 0:
-        return "s"
-    median = float(np.median(finite))
-    for limit, unit in _AUTO_UNIT_LIMITS:
-        if median < limit:
-            return unit
-    return "ns"
 
 
 def parse_cli_datetime(value: str) -> datetime:
@@ -170,19 +164,35 @@ def _from_temporal(array: pa.Array) -> ParsedTimestamps:
     return ParsedTimestamps(pc.cast(array, TIMESTAMP_TYPE), raw, None)
 
 
+def value_units(numbers: np.ndarray) -> np.ndarray:
+    """The epoch unit each value's magnitude implies (s, ms, us, ns), as an array of names."""
+    magnitude = np.abs(np.nan_to_num(numbers.astype(np.float64), nan=0.0))
+    index = np.searchsorted([limit for limit, _ in _AUTO_UNIT_LIMITS], magnitude, side="right")
+    return np.asarray(EPOCH_UNITS)[index]
+
+
 def _from_numbers(array: pa.Array, *, unit: str | None) -> tuple[pa.Array, str | None]:
-    """Convert epoch numbers to timestamps; out-of-range and non-finite values become null."""
+    """Convert epoch numbers to timestamps; out-of-range and non-finite values become null.
+
+    With `unit` None, each value is read in the unit its magnitude implies.
+    """
     valid = ~np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    if pa.types.is_integer(array.type):
-        ints = pc.fill_null(pc.cast(array, pa.int64()), 0).to_numpy()
-        unit = unit or guess_epoch_unit(ints[valid].astype(np.float64))
-        micros, ok = _scale_ints(ints, unit)
+    is_int = pa.types.is_integer(array.type)
+    if is_int:
+        values = pc.fill_null(pc.cast(array, pa.int64()), 0).to_numpy()
     else:
-        floats = pc.fill_null(pc.cast(array, pa.float64()), np.nan).to_numpy()
-        unit = unit or guess_epoch_unit(floats[valid])
-        micros, ok = _scale_floats(floats, unit)
+        values = pc.fill_null(pc.cast(array, pa.float64()), np.nan).to_numpy()
+    units = np.full(len(values), unit, dtype=object) if unit else value_units(values)
+    micros = np.zeros(len(values), dtype=np.int64)
+    ok = np.zeros(len(values), dtype=bool)
+    for name in np.unique(units[valid]) if valid.any() else []:
+        rows = units == name
+        scale = _scale_ints if is_int else _scale_floats
+        micros[rows], ok[rows] = scale(values[rows], str(name))
+    used = set(units[valid].tolist())
     mask = ~(valid & ok)
-    return pa.array(micros, type=TIMESTAMP_TYPE, mask=mask), (unit if valid.any() else None)
+    reported = None if not used else (used.pop() if len(used) == 1 else MIXED)
+    return pa.array(micros, type=TIMESTAMP_TYPE, mask=mask), reported
 
 
 def _scale_ints(ints: np.ndarray, unit: str) -> tuple[np.ndarray, np.ndarray]:

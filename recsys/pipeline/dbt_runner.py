@@ -9,13 +9,14 @@ after dbt has closed its own.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from recsys import ids, import_with_gc_paused
+from recsys import export_sets, ids, import_with_gc_paused
 from recsys.config import Settings, dbt_project_dir, export_data_dir_env, paths
 from recsys.contract import MAX_SESSION_EVENTS
 
@@ -37,7 +38,7 @@ MARTS: Final = (
     "session_state",
 )
 # Folders the Parquet materializations write into (dbt cannot create folders itself).
-OUTPUT_FOLDERS: Final = ("exports", "warehouse_files")
+OUTPUT_FOLDERS: Final = ("warehouse_files",)
 _FAILED: Final = {"error", "fail", "runtime error"}
 _COUNT_FIELDS: Final = ("raw_rows", "clean_rows", "quarantined_rows", "duplicate_rows")
 
@@ -135,7 +136,20 @@ def build(
     layout.warehouse.parent.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
-    result = _invoke("build", select=select, vars=vars, quiet=quiet)
+    # Exports go into a new build folder, published only if every model and test passed:
+    # a failed or killed build leaves the previous complete set in service.
+    exports_build = export_sets.start(layout)
+    previous = {name: os.environ.get(name) for name in exports_build.env}
+    os.environ.update(exports_build.env)
+    try:
+        result = _invoke("build", select=select, vars=vars, quiet=quiet)
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    export_sets.publish(layout, exports_build)
     elapsed = time.perf_counter() - started
     nodes = _node_timings(result)
     docs_index = None

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from recsys import export_sets
 from recsys.ranking.catalog import Catalog, build_catalog
 
 
@@ -65,6 +66,10 @@ def load_catalog(
         features_as_of: Cut-off for item feature rows (default: the snapshot time); the
             server passes the end of the last materialization.
     """
+    names = ["data_windows", "dim_items", "item_neighbors", "item_popularity"]
+    names += ["session_items", "item_features"]
+    # one resolved folder for every read: a build published meanwhile cannot mix in
+    exports = export_sets.resolve(exports, names)
     as_of = snapshot_time(exports, snapshot)
     cutoff = features_as_of or as_of
     paths = {

@@ -80,3 +80,10 @@ def test_rollback_skips_broken_versions_and_lands_on_the_newest_good_one(models:
     registry.promote(models, "v1-good")
     result = runner.invoke(app, ["models", "rollback"])
     assert result.exit_code == 1 and "No older version passes" in result.output
+
+
+def test_batch_score_refuses_a_broken_current_model(models: Path) -> None:
+    corrupt("truncated model.txt (hashes rewritten)", models / "v1-good", models / "v2-other")
+    result = runner.invoke(app, ["batch-score", "--no-materialize"])
+    assert result.exit_code == 1, result.output
+    assert "Current model refused: v1-good: loading the model crashed" in result.output

@@ -3,7 +3,9 @@
   over it in the warehouse:
 
   - parquet_export: $RECSYS_DATA_DIR/exports/<name>.parquet, the marts Feast, training and
-    the server read (docs/contracts.md);
+    the server read (docs/contracts.md); `recsys build` points RECSYS_EXPORTS_DIR at a new
+    build folder and publishes it as a whole when the build passed (recsys/export_sets.py);
+    each file carries the build id (RECSYS_EXPORTS_BUILD) in its Parquet footer;
   - parquet_file: $RECSYS_DATA_DIR/warehouse_files/<name>.parquet, large intermediate
     tables. Writing Parquet costs about half of what writing the same rows into DuckDB's own
     storage does, and nothing reads these files except through the warehouse views.
@@ -19,7 +21,23 @@
 -#}
 
 {% macro parquet_location(folder, identifier) -%}
-  {{ env_var('RECSYS_DATA_DIR') | replace('\\', '/') }}/{{ folder }}/{{ identifier }}.parquet
+  {%- if folder == 'exports' -%}
+    {#- `recsys build` writes a new set into its own folder and publishes it when all passed
+        (recsys/export_sets.py); a plain `dbt build` writes into exports/ directly. -#}
+    {%- set root = env_var('RECSYS_EXPORTS_DIR', env_var('RECSYS_DATA_DIR') ~ '/exports') -%}
+  {%- else -%}
+    {%- set root = env_var('RECSYS_DATA_DIR') ~ '/' ~ folder -%}
+  {%- endif -%}
+  {{ root | replace('\\', '/') }}/{{ identifier }}.parquet
+{%- endmacro %}
+
+
+{% macro parquet_options(folder) -%}
+  {#- Exports carry their build id in the footer so a reader can refuse a mixed set. -#}
+  format parquet
+  {%- if folder == 'exports' -%}
+    , kv_metadata {recsys_build: '{{ env_var("RECSYS_EXPORTS_BUILD", "unpublished") }}'}
+  {%- endif -%}
 {%- endmacro %}
 
 
@@ -29,7 +47,7 @@
 {% endmacro %}
 
 
-{% macro parquet_write(location) -%}
+{% macro parquet_write(location, folder) -%}
   {#- The body of the 'main' statement: SQL's COPY, or a Python model and its writer. -#}
   {%- if model.language == 'python' -%}
 {{ compiled_code }}
@@ -39,11 +57,11 @@ def materialize(df, con):
     name = "__recsys_python_model_{{ this.identifier }}"
     con.register(name, df)
     try:
-        con.execute("copy (select * from " + name + ") to '{{ location }}' (format parquet)")
+        con.execute("copy (select * from " + name + ") to '{{ location }}' ({{ parquet_options(folder) }})")
     finally:
         con.unregister(name)
   {%- else -%}
-    copy ({{ compiled_code }}) to '{{ location }}' (format parquet)
+    copy ({{ compiled_code }}) to '{{ location }}' ({{ parquet_options(folder) }})
   {%- endif -%}
 {%- endmacro %}
 
@@ -75,7 +93,7 @@ def materialize(df, con):
   {%- set location = parquet_location('exports', this.identifier) -%}
   {{ parquet_pre_hooks() }}
   {% call statement('main', language=model.language) -%}
-    {{ parquet_write(location) }}
+    {{ parquet_write(location, 'exports') }}
   {%- endcall %}
   {{ return(parquet_view(location)) }}
 {% endmaterialization %}
@@ -85,7 +103,7 @@ def materialize(df, con):
   {%- set location = parquet_location('warehouse_files', this.identifier) -%}
   {{ parquet_pre_hooks() }}
   {% call statement('main', language=model.language) -%}
-    {{ parquet_write(location) }}
+    {{ parquet_write(location, 'warehouse_files') }}
   {%- endcall %}
   {{ return(parquet_view(location)) }}
 {% endmaterialization %}

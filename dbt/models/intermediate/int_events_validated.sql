@@ -67,6 +67,10 @@ checked as (
                 + to_minutes(cast({{ var('max_future_skew_minutes') }} as bigint))
                 then 'future event_timestamp '
                     || strftime(event_timestamp at time zone 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ')
+            -- before any plausible event (a unit misread, a 0 or a sentinel); the value stays
+            -- in event_timestamp and event_timestamp_raw
+            when event_timestamp < cast('{{ var("min_event_timestamp") }}' as timestamptz)
+                then 'implausible event_timestamp'
         end as invalid_reason
     from trimmed
 

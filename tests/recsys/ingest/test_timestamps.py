@@ -103,3 +103,14 @@ def test_parse_cli_datetime_accepts_dates_and_full_iso() -> None:
 def test_parse_cli_datetime_says_what_it_expected_and_found() -> None:
     with pytest.raises(ValueError, match=r"expected an ISO-8601 date.*found 'next tuesday'"):
         parse_cli_datetime("next tuesday")
+
+
+def test_auto_decides_the_unit_per_value_when_a_column_mixes_them() -> None:
+    # The old failure: mostly milliseconds, so the whole column was read as ms and the
+    # seconds rows landed in 1970.
+    seconds = int(NOON.timestamp())
+    values = [seconds, seconds * 1000, seconds * 1000 + 1, str(seconds * 10**6)]
+    for column in (pa.array(values[:3]), pa.array([str(v) for v in values])):
+        parsed = parse_timestamps(column)
+        assert {t.year for t in parsed.timestamps.to_pylist()} == {2026}
+        assert parsed.epoch_unit == "mixed"
