@@ -18,10 +18,15 @@ PORT ?= 8000
 # Two pytest workers: the trained-world tests in one, dbt and the rest in the other.
 TEST_WORKERS ?= 2
 HOST ?= 127.0.0.1
+# make soak / make contract: traffic seconds, generated API cases, and the world they share
+# (built once into this folder, reused by later runs).
+SOAK_SECONDS ?= 300
+CONTRACT_CASES ?= 5000
+SOAK_WORLD ?= data/bench/soak-world
 
 .DEFAULT_GOAL := help
 .PHONY: help setup redis stop data features train batch-score serve demo test lint audit \
-        bench bench-offline bench-serve bench-batch browser wrk docs docs-serve clean
+        bench bench-offline bench-serve bench-batch browser wrk docs docs-serve clean contract soak
 
 help: ## List the targets and the variables they take
 	@echo "Targets:"
@@ -93,6 +98,15 @@ wrk: ## Install Debian's wrk (the load generator of bench-serve) if it is missin
 
 test: setup browser ## Run the whole test suite (starts its own Redis on a free port)
 	$(BIN)/pytest -n $(TEST_WORKERS)
+
+contract: setup ## Schemathesis: >= CONTRACT_CASES generated requests on a live server, 0 failures
+	@mkdir -p $(dir $(SOAK_WORLD))
+	$(BIN)/python -m bench.contract --cases $(CONTRACT_CASES) --world $(SOAK_WORLD)
+
+soak: setup ## SOAK_SECONDS of mixed traffic; Redis killed, a model promoted midway; then contract
+	@mkdir -p $(dir $(SOAK_WORLD))
+	$(BIN)/python -m bench.soak --seconds $(SOAK_SECONDS) --world $(SOAK_WORLD)
+	$(BIN)/python -m bench.contract --cases $(CONTRACT_CASES) --world $(SOAK_WORLD)
 
 lint: setup ## ruff + mypy
 	$(BIN)/ruff check .

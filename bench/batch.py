@@ -26,7 +26,7 @@ TARGET_USERS_PER_S = 2000
 
 def _cli(env: dict[str, str], *args: str) -> None:
     subprocess.run(
-        [sys.executable, "-m", "training", *args], env=env, check=True, stdout=subprocess.DEVNULL
+        [sys.executable, "-m", "ops", *args], env=env, check=True, stdout=subprocess.DEVNULL
     )
 
 

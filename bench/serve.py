@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,11 +49,11 @@ from bench.load import (
     write_requests,
     wrk_binary,
 )
-from recsys.config import REPO_ROOT, feast_connection_string, feature_repo_dir
+from bench.world import WorldError, cli_env, prepare_world
+from recsys.config import REPO_ROOT, feature_repo_dir
 from recsys.redis_runtime import RedisServer, free_port, start_redis
 
 WORLD = {"events": 300_000, "seed": 5, "max_train_queries": 20_000, "max_test_queries": 5_000}
-WORLD_MARKER = "bench-world.json"
 P99_BUDGET_MS = 50.0  # the saturation point is the best requests/s within this p99
 PEER_BODIES = 500  # distinct peer requests (users x their candidates) replayed by wrk
 
@@ -192,7 +189,7 @@ def _run_ours(
     write_requests(root / "ours.tsv", traffic.recommendation_requests())
     write_requests(root / "events.tsv", traffic.event_requests())
     port = free_port()
-    command = [sys.executable, "-m", "training", "serve", "--workers", "2", "--port", str(port)]
+    command = [sys.executable, "-m", "ops", "serve", "--workers", "2", "--port", str(port)]
     ours = start_server(
         "our server", command, port=port, env=env, cwd=REPO_ROOT, log=root / "ours.log"
     )
@@ -251,77 +248,14 @@ def _short(r: LoadResult) -> str:
 
 
 def _env(redis: RedisServer, data_dir: Path) -> dict[str, str]:
-    """What `recsys env` prints for this data dir and Redis, on top of our own environment."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("RECSYS_WAREHOUSE", "PROMETHEUS_MULTIPROC_DIR")
-    }
-    env.update(
-        RECSYS_DATA_DIR=str(data_dir),
-        REDIS_URL=redis.url,
-        FEAST_REDIS_CONNECTION=feast_connection_string(redis.url),
-    )
-    return env
+    return cli_env(redis.url, data_dir)
 
 
 def _prepare_world(reuse: bool, env: dict[str, str], log: Path) -> bool:
-    """Build the world into RECSYS_DATA_DIR, or reuse the one an earlier --world run built.
-
-    Returns True when an earlier build was reused.
-    """
-    data_dir = Path(env["RECSYS_DATA_DIR"])
-    marker = data_dir / WORLD_MARKER
-    if reuse and marker.exists():
-        built = json.loads(marker.read_text())
-        if built != WORLD:
-            raise BenchError(
-                f"{marker}: the world there was built with {built}, this benchmark needs "
-                f"{WORLD}; delete {data_dir} or pass another --world"
-            )
-        print(f"reusing the world in {data_dir}; materializing it into this run's Redis")
-        _cli(["materialize"], env, log)
-        return True
-    if data_dir.exists() and any(data_dir.iterdir()):
-        raise BenchError(
-            f"--world {data_dir}: the folder is not empty and holds no {WORLD_MARKER}; "
-            "pass a new or empty folder"
-        )
-    print(f"building the world in {data_dir} (about 5 minutes on 2 cores)")
-    train = [
-        "--max-train-queries",
-        str(WORLD["max_train_queries"]),
-        "--max-test-queries",
-        str(WORLD["max_test_queries"]),
-    ]
-    for step in (
-        ["ingest", "generate", "--events", str(WORLD["events"]), "--seed", str(WORLD["seed"])],
-        ["features"],
-        ["train", *train],
-        ["batch-score"],
-    ):
-        _cli(step, env, log)
-    marker.write_text(json.dumps(WORLD))
-    return False
-
-
-def _cli(args: list[str], env: dict[str, str], log: Path) -> None:
-    print(f"  recsys {' '.join(args)}", flush=True)
-    started = time.perf_counter()
-    with log.open("ab") as handle:
-        done = subprocess.run(
-            [sys.executable, "-m", "training", *args],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    if done.returncode != 0:
-        tail = log.read_text(errors="replace")[-3000:]
-        raise BenchError(f"`recsys {' '.join(args)}` exited with code {done.returncode}:\n{tail}")
-    print(f"    {time.perf_counter() - started:.0f} s", flush=True)
+    try:
+        return prepare_world(WORLD, reuse, env, log)
+    except WorldError as exc:
+        raise BenchError(str(exc)) from exc
 
 
 # -- where the time goes: the route's stages in this process --------------------------------

@@ -15,8 +15,12 @@ from typing import Any
 
 MAX_ID_LENGTH = 128
 
-# Characters no id may contain, as a regex character-class body (Python and ECMA syntax).
-_FORBIDDEN = r"\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff"
+# Characters no id may contain, as a regex character-class body (Python, ECMA and Rust
+# syntax). Lone surrogates are refused too (_SURROGATES) but stay out of the published
+# pattern: regex engines that work on Unicode scalar values (Rust's, in jsonschema-rs, which
+# schemathesis uses) reject a pattern that names them, and valid UTF-8 cannot carry them.
+_FORBIDDEN = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+_SURROGATES = r"\ud800-\udfff"
 # The whole rule as one JSON-schema pattern (documented in /openapi.json): no forbidden
 # character anywhere, no space at either end.
 ID_PATTERN = rf"^[^{_FORBIDDEN}\x20](?:[^{_FORBIDDEN}]*[^{_FORBIDDEN}\x20])?$"
@@ -26,7 +30,7 @@ FORBIDDEN_RE2 = r"[\x00-\x1f\x7f-\x{9f}\x{2028}\x{2029}]"
 REASON_FORBIDDEN = "control character, tab or line break"
 REASON_TOO_LONG = f"longer than {MAX_ID_LENGTH} characters"
 
-_FORBIDDEN_RE = re.compile(f"[{_FORBIDDEN}]")
+_FORBIDDEN_RE = re.compile(f"[{_FORBIDDEN}{_SURROGATES}]")
 
 
 def id_problem(value: str) -> str | None:

@@ -65,6 +65,16 @@ class ApiKeys:
     def enabled(self) -> bool:
         return bool(self.write or self.read)
 
+    def enforces(self, guard: object) -> bool:
+        """Whether a route guarded by `guard` (one of the require_* below) checks a key."""
+        if guard is require_write_key:
+            return bool(self.write)
+        if guard is require_read_key:
+            return bool(self.read)
+        if guard is require_browse_key:
+            return self.production or bool(self.read)
+        return False
+
 
 def _matches(sent: str | None, keys: tuple[bytes, ...]) -> bool:
     if sent is None:

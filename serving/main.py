@@ -71,9 +71,10 @@ def create_app(settings: Settings | None = None, state: ServingState | None = No
     app.add_middleware(LatencyMiddleware)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
-    for module in (recommendations, events, health, page):
-        app.include_router(module.router)
+    routers = [module.router for module in (recommendations, events, health, page)]
+    for router in routers:
+        app.include_router(router)
     openapi.install(
-        app, extra_models=events.BODY_SCHEMA.get("$defs", {}), keys_enabled=keys.enabled
+        app, routers=routers, extra_models=events.BODY_SCHEMA.get("$defs", {}), keys=keys
     )
     return app

@@ -3,17 +3,19 @@
 FastAPI leaves two gaps this module closes: the models behind POST /events' hand-written body
 schema (EventIn, EventBatch) never reach `components`, and every route is said to answer 422
 with FastAPI's list-of-errors body, while this server answers `{"detail": "<one line>"}` for
-every 4xx (ErrorOut). Security schemes stay in the spec only when keys are configured, so the
-spec of a keyless demo does not ask for keys it will not check.
+every 4xx (ErrorOut). An operation declares the key schemes (and 401) only when this server's
+settings make it check a key, so the spec never asks for a key the server will not check.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
+from serving.auth import ApiKeys
 from serving.schemas import ErrorOut
 
 _WHEN = {
@@ -33,8 +35,17 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorOut, "description": _WHEN[code]} for code in codes}
 
 
-def install(app: FastAPI, *, extra_models: dict[str, Any], keys_enabled: bool) -> None:
-    """Replace app.openapi with a generator that adds `extra_models` and trims security."""
+def _checks_a_key(route: APIRoute, keys: ApiKeys) -> bool:
+    return any(keys.enforces(depends.dependency) for depends in route.dependencies)
+
+
+def install(
+    app: FastAPI, *, routers: list[APIRouter], extra_models: dict[str, Any], keys: ApiKeys
+) -> None:
+    """Replace app.openapi with a generator that adds `extra_models` and trims security.
+
+    `routers` are the routers the app includes (their routes carry the key dependencies).
+    """
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
@@ -49,12 +60,18 @@ def install(app: FastAPI, *, extra_models: dict[str, Any], keys_enabled: bool) -
         schemas = spec.setdefault("components", {}).setdefault("schemas", {})
         for name, schema in extra_models.items():
             schemas.setdefault(name, schema)
-        if not keys_enabled:
-            spec["components"].pop("securitySchemes", None)
-            for path in spec.get("paths", {}).values():
-                for operation in path.values():
+        # Security only where this server's settings make a route check a key.
+        routes = [route for router in routers for route in router.routes]
+        for route in routes:
+            if not isinstance(route, APIRoute) or _checks_a_key(route, keys):
+                continue
+            for method in route.methods or ():
+                operation = spec.get("paths", {}).get(route.path_format, {}).get(method.lower())
+                if operation is not None:
                     operation.pop("security", None)
                     operation.get("responses", {}).pop("401", None)
+        if not keys.enabled:
+            spec["components"].pop("securitySchemes", None)
         app.openapi_schema = spec
         return spec
 

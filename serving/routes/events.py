@@ -61,6 +61,13 @@ async def post_events(request: Request, state: State, processor: Events) -> Even
             'a list of them, or {"events": [...]}',
         ) from exc
     if isinstance(payload, dict) and "events" in payload:
+        others = sorted(str(key) for key in payload if key != "events")
+        if others:  # EventBatch forbids extra fields, like EventIn
+            raise HTTPException(
+                status_code=422,
+                detail=f"body: unknown field(s) {', '.join(map(repr, others[:5]))} next to "
+                '"events"; send only {"events": [...]}',
+            )
         raw_events, prefix = payload["events"], "events"
     elif isinstance(payload, list):
         raw_events, prefix = payload, ""

@@ -22,8 +22,10 @@ def test_bad_ids_are_refused_with_a_reason(name: str) -> None:
     assert problem is not None
     with pytest.raises(ValueError, match=r"^user_id "):
         ids.check_id(value, field="user_id")
-    # The published schema (pattern and maxLength) refuses them too.
-    assert len(value) > ids.MAX_ID_LENGTH or re.fullmatch(ids.ID_PATTERN, value) is None
+    # The published schema (pattern and maxLength) refuses them too, but for the lone
+    # surrogate, which no JSON-schema engine can name (see recsys/ids.py).
+    if name != "lone surrogate":
+        assert len(value) > ids.MAX_ID_LENGTH or re.fullmatch(ids.ID_PATTERN, value) is None
 
 
 @pytest.mark.parametrize("name", list(GOOD_IDS))

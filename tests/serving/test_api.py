@@ -145,6 +145,13 @@ def test_events_are_idempotent_on_event_id(live_server: LiveServer, world: World
         (
             "post",
             "/events",
+            {"events": [{"user_id": "u", "item_id": "i"}], "user_id": "u"},
+            422,
+            "unknown field(s) 'user_id'",
+        ),
+        (
+            "post",
+            "/events",
             [{"user_id": "u", "item_id": "i"}, {"user_id": "u\x00", "item_id": "i"}],
             422,
             "[1].user_id",
