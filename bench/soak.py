@@ -104,6 +104,7 @@ class Tally:
     accepted: dict[str, str] = field(default_factory=dict)  # event_id -> session_id
     session_user: dict[str, str] = field(default_factory=dict)
     models: dict[str, int] = field(default_factory=dict)  # model_version -> answers
+    first_seen: dict[str, float] = field(default_factory=dict)  # model_version -> monotonic
     examples: list[str] = field(default_factory=list)
 
     def merge(self, other: Tally) -> None:
@@ -118,6 +119,8 @@ class Tally:
         self.session_user.update(other.session_user)
         for version, count in other.models.items():
             self.models[version] = self.models.get(version, 0) + count
+        for version, seen in other.first_seen.items():
+            self.first_seen[version] = min(seen, self.first_seen.get(version, seen))
         self.examples += other.examples[:5]
 
 
@@ -193,6 +196,7 @@ def _client_loop(
                 if not write:
                     version = str(body.get("model_version"))
                     tally.models[version] = tally.models.get(version, 0) + 1
+                    tally.first_seen.setdefault(version, time.monotonic())
                 if write:
                     for status in body["events"]:
                         if status["status"] == "accepted":
@@ -316,8 +320,8 @@ def run(
         redis.start()
         timeline.append(f"{time.monotonic() - started:.0f} s: Redis restarted")
         at(0.6)
+        promoted_at = time.monotonic()  # from the start of `recsys promote`
         version = _promote_copy(data_dir, env, root / "cli.log")
-        promoted_at = time.monotonic()
         timeline.append(f"{time.monotonic() - started:.0f} s: promoted {version}")
         at(1.0)
         stop.set()
@@ -336,7 +340,10 @@ def run(
                 break
             time.sleep(2)
         landed = _landed(data_dir, run_id)
-        promoted_after = _wait_for_model(server.url, version, since=promoted_at)
+        if version in total.first_seen:  # first answer from the new model, during traffic
+            promoted_after: float | None = round(total.first_seen[version] - promoted_at, 1)
+        else:
+            promoted_after = _wait_for_model(server.url, version, since=promoted_at)
     finally:
         stop.set()
         server.stop()
