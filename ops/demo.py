@@ -17,6 +17,9 @@ import typer
 
 from recsys.config import export_data_dir_env, paths
 
+# Junk rows the demo asks the generator for, so the quarantine has something to show.
+DIRTY_FRACTION = 0.001
+
 
 def _step(title: str) -> None:
     print(f"\n== {title} ==", flush=True)
@@ -58,10 +61,11 @@ def demo(
         "--seed",
         str(seed),
         "--dirty-fraction",
-        "0.001",
+        str(DIRTY_FRACTION),
     )
     _step("2/5 Features: dbt build + feast apply + materialize")
     _run("features")
+    _say_quarantine_is_intended(dirty_fraction=DIRTY_FRACTION)
     _step("3/5 Train, evaluate and register the ranker")
     _run("train", "--max-train-queries", str(train_queries), "--max-test-queries", "5000")
     _step("4/5 Batch-score every active user")
@@ -74,6 +78,9 @@ def demo(
     )
     try:
         base = f"http://127.0.0.1:{port}"
+        print(
+            "starting the API (loading the model, the catalog and online features)...", flush=True
+        )
         _wait_ready(base, server)
         _show_session(base)
         print(
@@ -112,34 +119,60 @@ def _show_session(base: str) -> None:
         session = f"demo-{int(time.time())}"
         before = client.get(f"/recommendations/{user}", params={"k": 5, "session_id": session})
         _print_list(f"User {user}, new session {session}: no clicks yet", before.json())
-        clicks = [item["item_id"] for item in before.json()["items"][:1]]
-        first = before.json()["items"][0] if before.json()["items"] else None
-        if first:
-            # follow the user through two more clicks, each on the current top item
-            for _ in range(2):
-                client.post(
-                    "/events",
-                    json={
-                        "user_id": user,
-                        "session_id": session,
-                        "item_id": clicks[-1],
-                        "event_type": "view",
-                    },
-                )
-                after = client.get(
-                    f"/recommendations/{user}",
-                    params={"k": 5, "session_id": session, "exclude_seen": True},
-                )
-                _print_list(f"after viewing {clicks[-1]}", after.json())
-                clicks.append(after.json()["items"][0]["item_id"])
+        shown = before.json()["items"]
+        if not shown:
+            return
+        # Follow the user through two more clicks, each on the current top item.
+        clicked = shown[0]
+        for _ in range(2):
+            client.post(
+                "/events",
+                json={
+                    "user_id": user,
+                    "session_id": session,
+                    "item_id": clicked["item_id"],
+                    "event_type": "view",
+                },
+            )
+            after = client.get(
+                f"/recommendations/{user}",
+                params={"k": 5, "session_id": session, "exclude_seen": True},
+            )
+            label = clicked.get("title") or clicked["item_id"]
+            _print_list(f"after viewing {label} ({clicked['item_id']})", after.json())
+            if not after.json()["items"]:
+                return
+            clicked = after.json()["items"][0]
+
+
+def _say_quarantine_is_intended(*, dirty_fraction: float) -> None:
+    """The generator dirties rows on purpose; say so next to the count, not as an alarm."""
+    import duckdb
+
+    with duckdb.connect(str(paths().warehouse), read_only=True) as con:
+        row = con.execute("select count(*) from events_quarantine").fetchone()
+    quarantined = int(row[0]) if row else 0
+    print(
+        f"\n{quarantined:,} rows quarantined: intended. The demo generator writes "
+        f"{dirty_fraction:.1%} junk rows (null user, unknown type, bad timestamp, duplicate id) "
+        "to show the quarantine; query events_quarantine in the warehouse for the reasons."
+    )
+
+
+def _timings(timings: dict[str, float]) -> str:
+    return ", ".join(f"{stage} {ms:.1f} ms" for stage, ms in timings.items()) or "no timings"
 
 
 def _print_list(title: str, body: dict[str, Any]) -> None:
     flag = f"  [degraded: {body['reason']}]" if body.get("degraded") else ""
-    print(f"\n{title}  (model {body.get('model_version')}, {body.get('timings_ms', {})}){flag}")
+    timings = _timings(body.get("timings_ms", {}))
+    print(f"\n{title}  (model {body.get('model_version')}; {timings}){flag}")
     for item in body["items"]:
         label = item.get("title") or item["item_id"]
+        category = item.get("category") or ""
+        # Generated titles already name the category; print it only when they do not.
+        shown = "" if category in label else category
+        price = f"{item['price']:.2f}" if item.get("price") is not None else ""
         print(
-            f"  {item['rank']:>2}. {label:<40} {item.get('category') or '':<14} "
-            f"score {item['score']:.3f}"
+            f"  {item['rank']:>2}. {label:<32} {shown:<10} {price:>8}   score {item['score']:.3f}"
         )
