@@ -22,12 +22,15 @@ def _parse_time(value: str | None, *, option: str) -> datetime | None:
 def build(
     docs: bool = typer.Option(False, "--docs", help="Also run `dbt docs generate`."),
     select: str | None = typer.Option(None, help="dbt selector, e.g. 'marts' or '+user_features'."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Print dbt's per-model log instead of a progress line."
+    ),
 ) -> None:
     """Run `dbt build` (models + tests), export marts to Parquet, print the reconciliation."""
     from recsys.pipeline import dbt_runner
 
     try:
-        summary = dbt_runner.build(select=select, docs=docs)
+        summary = dbt_runner.build(select=select, docs=docs, verbose=verbose)
     except dbt_runner.DbtBuildError as exc:
         print(f"dbt build failed: {exc}", file=sys.stderr)
         raise typer.Exit(1) from exc
@@ -103,9 +106,12 @@ def materialize(
 
 def features(
     engine: str = typer.Option("fast", help="Materialization engine: 'fast' or 'feast'."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Print dbt's per-model log instead of a progress line."
+    ),
 ) -> None:
     """dbt build + feast apply + materialize: raw landing files to features in Redis."""
-    build(docs=False, select=None)
+    build(docs=False, select=None, verbose=verbose)
     apply()
     materialize(
         start=None, end=None, incremental=False, views=None, engine=engine, batch_rows=20_000

@@ -19,6 +19,7 @@ from typing import Any, Final
 from recsys import export_sets, ids, import_with_gc_paused
 from recsys.config import Settings, dbt_project_dir, export_data_dir_env, paths
 from recsys.contract import MAX_SESSION_EVENTS
+from recsys.pipeline.dbt_progress import DbtProgress
 
 # Marts counted in the summary, in the order the table lists them.
 MARTS: Final = (
@@ -75,7 +76,7 @@ class BuildSummary:
     warehouse: Path
     elapsed_s: float
     files: list[SourceFileCounts] = field(default_factory=list)
-    quarantine_reasons: list[tuple[str, int, str]] = field(default_factory=list)
+    quarantine_reasons: list[tuple[str, int, str | None]] = field(default_factory=list)
     mart_rows: dict[str, int] = field(default_factory=dict)
     nodes: list[NodeTiming] = field(default_factory=list)
     docs_index: Path | None = None
@@ -113,6 +114,7 @@ def build(
     docs: bool = False,
     vars: dict[str, Any] | None = None,
     quiet: bool = False,
+    verbose: bool = False,
 ) -> BuildSummary:
     """Run `dbt build` (models and tests) and summarize the warehouse.
 
@@ -120,7 +122,9 @@ def build(
         select: dbt selector (e.g. "marts" or "+user_features"); everything when None.
         docs: Also run `dbt docs generate` (index.html under $RECSYS_DATA_DIR/dbt/target).
         vars: Overrides of the project vars (docs/contracts.md), e.g. {"build_time": "..."}.
-        quiet: Print only dbt's errors instead of its progress log.
+        quiet: Print nothing but dbt's errors (tests, benchmarks).
+        verbose: Print dbt's own per-node log instead of a progress line every few seconds
+            (the full log is always written to $RECSYS_DATA_DIR/dbt/logs/dbt.log).
 
     Returns:
         The reconciliation, top quarantine reasons, rows per mart and node timings.
@@ -142,7 +146,16 @@ def build(
     previous = {name: os.environ.get(name) for name in exports_build.env}
     os.environ.update(exports_build.env)
     try:
-        result = _invoke("build", select=select, vars=vars, quiet=quiet)
+        if quiet or verbose:
+            result = _invoke("build", select=select, vars=vars, quiet=quiet)
+        else:
+            progress = DbtProgress()
+            try:
+                result = _invoke(
+                    "build", select=select, vars=vars, quiet=True, callbacks=[progress]
+                )
+            finally:
+                print(progress.summary(str(log_file())), flush=True)
     finally:
         for name, value in previous.items():
             if value is None:
@@ -154,7 +167,7 @@ def build(
     nodes = _node_timings(result)
     docs_index = None
     if docs:
-        _invoke("docs", "generate", select=None, vars=vars, quiet=quiet)
+        _invoke("docs", "generate", select=None, vars=vars, quiet=not verbose)
         docs_index = _target_path() / "index.html"
     return _summarize(layout.warehouse, elapsed_s=elapsed, nodes=nodes, docs_index=docs_index)
 
@@ -193,7 +206,8 @@ def format_summary(summary: BuildSummary) -> str:
     if summary.quarantine_reasons:
         lines += ["", "top quarantine reasons:"]
         for reason, count, example in summary.quarantine_reasons:
-            lines.append(f"  {reason:<40} {count:>10,}   e.g. {example}")
+            shown = "" if example is None else f"   e.g. {example!r}"
+            lines.append(f"  {reason:<40} {count:>10,}{shown}")
     if summary.mart_rows:
         lines += ["", "rows per mart:"]
         lines += [f"  {name:<24} {rows:>12,}" for name, rows in summary.mart_rows.items()]
@@ -224,7 +238,18 @@ def _target_path() -> Path:
     return paths().data_dir / "dbt" / "target"
 
 
-def _invoke(*command: str, select: str | None, vars: dict[str, Any] | None, quiet: bool) -> Any:
+def log_file() -> Path:
+    """dbt's full log of this data directory's runs (appended to by every run)."""
+    return paths().data_dir / "dbt" / "logs" / "dbt.log"
+
+
+def _invoke(
+    *command: str,
+    select: str | None,
+    vars: dict[str, Any] | None,
+    quiet: bool,
+    callbacks: list[Any] | None = None,
+) -> Any:
     """Run one dbt command in this process; raise DbtBuildError unless it fully succeeded."""
     runner_class = import_with_gc_paused("dbt.cli.main").dbtRunner
     project = dbt_project_dir()
@@ -237,7 +262,7 @@ def _invoke(*command: str, select: str | None, vars: dict[str, Any] | None, quie
         "--target-path",
         str(_target_path()),
         "--log-path",
-        str(paths().data_dir / "dbt" / "logs"),
+        str(log_file().parent),
         "--no-send-anonymous-usage-stats",
     ]
     if not sys.stdout.isatty():
@@ -248,7 +273,7 @@ def _invoke(*command: str, select: str | None, vars: dict[str, Any] | None, quie
         args += ["--select", select]
     args += ["--vars", json.dumps({**contract_vars(), **(vars or {})})]
     try:
-        outcome = runner_class().invoke(args)
+        outcome = runner_class(callbacks=callbacks or []).invoke(args)
     finally:
         _release_warehouse()
     if not outcome.success:
@@ -352,15 +377,14 @@ def _summarize(
             ).fetchall()
             summary.files.extend(SourceFileCounts(*row) for row in rows)
         if "events_quarantine" in existing:
-            # Group by the reason's kind: the quoted value or timestamp varies per row.
+            # The reason is a category; the example is one offending value of it.
             summary.quarantine_reasons.extend(
                 connection.execute(
                     """
                     select
-                        regexp_replace(quarantine_reason, ' ''.*''$| [0-9]{4}-[0-9].*$', '')
-                            as kind,
+                        quarantine_reason as kind,
                         count(*) as rows,
-                        min(quarantine_reason) as example
+                        min(nullif(quarantine_detail, '')) as example
                     from events_quarantine
                     group by kind
                     order by rows desc, kind

@@ -111,12 +111,16 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
 
 
 def _reasons(built: Built, source_file: str) -> dict[int, tuple[str, bool]]:
+    """Reason and its detail as one text ("kind 'value'"), the way a person reads them."""
     rows = built.rows(
-        "select source_row, quarantine_reason, is_duplicate from events_quarantine "
-        "where source_file = ?",
+        "select source_row, quarantine_reason, quarantine_detail, is_duplicate "
+        "from events_quarantine where source_file = ?",
         source_file,
     )
-    return {row: (reason, duplicate) for row, reason, duplicate in rows}
+    return {
+        row: (reason if detail is None else f"{reason} {detail!r}", duplicate)
+        for row, reason, detail, duplicate in rows
+    }
 
 
 def test_each_quarantine_reason_has_the_contract_text(built: Built) -> None:
@@ -129,13 +133,13 @@ def test_each_quarantine_reason_has_the_contract_text(built: Built) -> None:
         6: ("missing event_type", False),
         7: ("unknown event_type 'clik'", False),
         8: ("unparseable event_timestamp 'yesterday'", False),
-        9: ("future event_timestamp 2030-01-01T00:00:00.000000Z", False),
+        9: ("future event_timestamp '2030-01-01T00:00:00.000000Z'", False),
         10: ("duplicate event_id 'e1'", True),
         12: ("duplicate event_id 'e11'", True),
         15: ("missing event_type", False),
         16: ("unknown event_type 'VIEW'", False),
         17: ("missing user_id", False),
-        19: ("future event_timestamp 2024-06-01T00:05:00.000001Z", False),
+        19: ("future event_timestamp '2024-06-01T00:05:00.000001Z'", False),
     }
 
 
@@ -173,6 +177,23 @@ def test_served_lines_go_through_the_same_validation(built: Built) -> None:
     reasons = _reasons(built, "served-2024-03-02.jsonl")
     # Line 2 is blank (not a row); line 3 is malformed JSON: kept as a row, quarantined.
     assert reasons == {3: ("missing user_id", False), 4: ("duplicate event_id 'e20'", True)}
+
+
+def test_reasons_are_categories_and_the_bad_value_has_its_own_column(built: Built) -> None:
+    # The analyst query of dbt/README.md: one row per (file, reason), not per bad value.
+    grouped = built.rows(
+        "select quarantine_reason, count(*), count(distinct quarantine_detail) "
+        "from events_quarantine where source_file = 'clicks.csv' group by 1 order by 1"
+    )
+    assert grouped == [
+        ("duplicate event_id", 3, 2),
+        ("future event_timestamp", 2, 2),
+        ("missing event_type", 2, 0),
+        ("missing item_id", 1, 0),
+        ("missing user_id", 4, 0),
+        ("unknown event_type", 2, 2),
+        ("unparseable event_timestamp", 1, 1),
+    ]
     raw = built.rows(
         "select event_timestamp_raw from events_quarantine where source_row = 3 "
         "and source_file = 'served-2024-03-02.jsonl'"
@@ -199,6 +220,9 @@ def test_summary_lists_reasons_and_marts(built: Built) -> None:
     kinds = {kind: count for kind, count, _ in built.summary.quarantine_reasons}
     assert kinds["missing user_id"] == 5
     assert kinds["duplicate event_id"] == 4
+    examples = {kind: example for kind, _, example in built.summary.quarantine_reasons}
+    assert examples["unknown event_type"] == "VIEW"
+    assert examples["duplicate event_id"] == "e1"
     assert built.summary.mart_rows["fct_events"] == 10
     assert built.summary.events_per_s > 0
 
@@ -221,3 +245,25 @@ def test_a_file_without_optional_columns_gets_the_contract_defaults(built: Built
         (hashlib.md5(b"bare.parquet:1").hexdigest(), "anon-1", "anon-1", "view", 1),
         (hashlib.md5(b"bare.parquet:2").hexdigest(), "anon-1", "anon-1", "view", 2),
     ]
+
+
+def test_a_build_prints_progress_and_the_log_path_not_every_node(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = tmp_path / "data"
+    write_events(data_dir, "more", _rows(MORE), source_file="more.csv")
+    with data_dir_env(data_dir):
+        dbt_runner.build(vars={"build_time": BUILD_TIME})
+        short = capfd.readouterr().out
+        dbt_runner.build(vars={"build_time": BUILD_TIME}, verbose=True)
+        verbose = capfd.readouterr().out
+    progress = [line for line in short.splitlines() if "models and tests done" in line]
+    assert progress, short
+    done, total = progress[-1].split(": ")[1].split(" ")[0].split("/")
+    assert done == total and int(total) > 100
+    assert "START" not in short
+    log_line = next(line for line in short.splitlines() if "full dbt log:" in line)
+    log = Path(log_line.split("full dbt log: ")[1].split(" ")[0])
+    assert log == data_dir / "dbt" / "logs" / "dbt.log" and "START" in log.read_text()
+    # --verbose gives dbt's own per-node lines back.
+    assert verbose.count(" START ") >= int(total)

@@ -1,9 +1,9 @@
 {#-
   Every landing row (events files and served JSON lines) with its cleaned values and, when it
-  is rejected, the reason. The first matching reason wins, in the order of docs/contracts.md;
-  among valid rows a repeated event_id keeps the earliest copy and the others become
-  duplicates. The landing values as found are kept only on rejected rows, so the clean 99.9%
-  stay narrow.
+  is rejected, the reason (a category) and the offending value (quarantine_detail). The first
+  matching reason wins, in the order of docs/contracts.md; among valid rows a repeated event_id
+  keeps the earliest copy and the others become duplicates. The landing values as found are
+  kept only on rejected rows, so the clean 99.9% stay narrow.
 -#}
 {%- set known_types = event_types() -%}
 
@@ -60,13 +60,11 @@ checked as (
             {%- endfor %}
             when clean_event_type is null then 'missing event_type'
             when clean_event_type not in ('{{ known_types | join("', '") }}')
-                then 'unknown event_type ''' || event_type || ''''
-            when event_timestamp is null
-                then 'unparseable event_timestamp ''' || coalesce(event_timestamp_raw, '') || ''''
+                then 'unknown event_type'
+            when event_timestamp is null then 'unparseable event_timestamp'
             when event_timestamp > {{ build_time() }}
                 + to_minutes(cast({{ var('max_future_skew_minutes') }} as bigint))
-                then 'future event_timestamp '
-                    || strftime(event_timestamp at time zone 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ')
+                then 'future event_timestamp'
             -- before any plausible event (a unit misread, a 0 or a sentinel); the value stays
             -- in event_timestamp and event_timestamp_raw
             when event_timestamp < cast('{{ var("min_event_timestamp") }}' as timestamptz)
@@ -76,11 +74,32 @@ checked as (
 
 ),
 
+detailed as (
+
+    -- The reason stays a category (one row per reason when grouped); the offending value
+    -- goes in its own column.
+    select
+        *,
+        case
+            when invalid_reason like 'invalid user_id:%' then clean_user_id
+            when invalid_reason like 'invalid item_id:%' then clean_item_id
+            when invalid_reason like 'invalid session_id:%' then clean_session_id
+            when invalid_reason like 'invalid event_id:%' then resolved_event_id
+            when invalid_reason = 'unknown event_type' then event_type
+            when invalid_reason = 'unparseable event_timestamp'
+                then coalesce(event_timestamp_raw, '')
+            when invalid_reason in ('future event_timestamp', 'implausible event_timestamp')
+                then strftime(event_timestamp at time zone 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ')
+        end as invalid_detail
+    from checked
+
+),
+
 repeated_event_ids as (
 
     -- Repeats are rare: find them with one aggregation, then rank only those rows.
     select resolved_event_id
-    from checked
+    from detailed
     where invalid_reason is null
     group by resolved_event_id
     having count(*) > 1
@@ -96,7 +115,7 @@ repeated_ranked as (
             partition by resolved_event_id
             order by event_timestamp, source_file, source_row, landing_file, landing_row
         ) as copy_number
-    from checked
+    from detailed
     where invalid_reason is null
         and resolved_event_id in (select resolved_event_id from repeated_event_ids)
 
@@ -105,19 +124,20 @@ repeated_ranked as (
 flagged as (
 
     select
-        checked.*,
+        detailed.*,
         coalesce(
-            checked.invalid_reason,
-            case
-                when repeated_ranked.copy_number > 1
-                    then 'duplicate event_id ''' || checked.resolved_event_id || ''''
-            end
+            detailed.invalid_reason,
+            case when repeated_ranked.copy_number > 1 then 'duplicate event_id' end
         ) as quarantine_reason,
+        coalesce(
+            detailed.invalid_detail,
+            case when repeated_ranked.copy_number > 1 then detailed.resolved_event_id end
+        ) as quarantine_detail,
         coalesce(repeated_ranked.copy_number > 1, false) as is_duplicate
-    from checked
+    from detailed
     left join repeated_ranked
-        on checked.landing_file = repeated_ranked.landing_file
-        and checked.landing_row = repeated_ranked.landing_row
+        on detailed.landing_file = repeated_ranked.landing_file
+        and detailed.landing_row = repeated_ranked.landing_row
 
 ),
 
@@ -135,6 +155,7 @@ final as (
         clean_event_type as event_type,
         event_timestamp,
         quarantine_reason,
+        quarantine_detail,
         is_duplicate,
         -- The landing values as found, for events_quarantine (NULL on clean rows).
         case when quarantine_reason is not null then event_id end as landing_event_id,

@@ -20,6 +20,7 @@ final as (
         landing_file,
         landing_row,
         quarantine_reason,
+        quarantine_detail,
         is_duplicate
     from int_events_validated
 
