@@ -21,6 +21,7 @@ from recsys.ranking.catalog import Catalog
 from recsys.ranking.recommend import Moment, recommend
 from recsys.ranking.session import SessionArrays, SessionState, session_arrays
 from recsys.ranking.users import average_price, user_context
+from recsys.ranking.vectors import feature_label
 from serving.metrics import FALLBACKS, STAGE_SECONDS
 from serving.online import OnlineRow, OnlineStoreUnavailableError
 from serving.schemas import Contribution, ItemOut
@@ -154,7 +155,12 @@ def _ranked(
     items = _items(catalog, ranked.items, ranked.scores)
     if query.explain and len(ranked.items):
         t0 = time.perf_counter()
-        _explain(items, scorer.ranker.contributions(ranked.features), scorer.ranker.features)
+        _explain(
+            items,
+            scorer.ranker.contributions(ranked.features),
+            ranked.features,
+            scorer.ranker.features,
+        )
         timings["explain"] = _ms(t0)
     return Answer(
         items,
@@ -291,12 +297,20 @@ def _items(
     return out
 
 
-def _explain(items: list[ItemOut], contributions: np.ndarray, names: list[str]) -> None:
-    for item, row in zip(items, contributions, strict=False):
+def _explain(
+    items: list[ItemOut], contributions: np.ndarray, features: np.ndarray, names: list[str]
+) -> None:
+    for item, row, feature_row in zip(items, contributions, features, strict=False):
         values = row[:-1]  # the last column is the bias term
         top = np.argsort(-np.abs(values))[:EXPLAIN_TOP]
         item.explanation = [
-            Contribution(feature=names[j], contribution=round(float(values[j]), 5)) for j in top
+            Contribution(
+                feature=names[j],
+                label=feature_label(names[j]),
+                value=None if np.isnan(feature_row[j]) else round(float(feature_row[j]), 5),
+                contribution=round(float(values[j]), 5),
+            )
+            for j in top
         ]
 
 

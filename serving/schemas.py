@@ -120,8 +120,10 @@ class EventsOut(BaseModel):
 
 
 class Contribution(BaseModel):
-    feature: str
-    contribution: float
+    feature: str = Field(description="The model's feature name.")
+    label: str = Field(description="What the feature means, in words.")
+    value: float | None = Field(description="The feature's value for this item (null: missing).")
+    contribution: float = Field(description="Its contribution to the score (SHAP value).")
 
 
 class ItemOut(BaseModel):

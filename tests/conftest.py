@@ -24,6 +24,27 @@ from tests.world import World, build_world
 for _library in ("dbt.cli.main", "feast", "lightgbm"):
     import_with_gc_paused(_library)
 
+
+def _import_the_project() -> None:
+    """Import every project module now, in one thread, before any test starts threads.
+
+    The project imports many modules lazily inside functions. CPython 3.11 can raise
+    KeyError(<thread id>) from importlib's module lock when a garbage collector finalizer
+    imports during another thread's import (python/cpython#91351 family, fixed in 3.12);
+    it hit a world build once. A module already in sys.modules takes no lock.
+    """
+    import importlib
+    import pkgutil
+
+    root = Path(__file__).resolve().parents[1]
+    for package in ("recsys", "serving", "training", "ops", "bench"):
+        for module in pkgutil.walk_packages([str(root / package)], prefix=f"{package}."):
+            if not module.name.endswith("__main__"):
+                importlib.import_module(module.name)
+
+
+_import_the_project()
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MOVIELENS_DIR = SHARED_DATA / "movielens-small"
 

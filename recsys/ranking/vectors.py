@@ -59,6 +59,25 @@ CROSS_FEATURES = {
 CROSS = columns(CROSS_FEATURES)
 
 
+def feature_label(name: str) -> str:
+    """A model feature's meaning in words, for people reading an explanation.
+
+    Session and cross features have their meanings above; batch features are named after
+    their Feast column (`item_price` -> "item: price", `user_last_event_days_ago` ->
+    "user: last event, days ago").
+    """
+    meaning = SESSION_FEATURES.get(name) or CROSS_FEATURES.get(name)
+    if meaning:
+        return meaning
+    for prefix in ("item", "user"):
+        if name.startswith(prefix + "_"):
+            rest = name[len(prefix) + 1 :]
+            ago = rest.endswith("_days_ago")
+            words = (rest[: -len("_days_ago")] if ago else rest).replace("_", " ")
+            return f"{prefix}: {words}{', days ago' if ago else ''}"
+    return name.replace("_", " ")
+
+
 def _model_name(prefix: str, feature: str) -> str:
     if feature.endswith(EPOCH_SUFFIX):
         return f"{prefix}_{feature[: -len(EPOCH_SUFFIX)]}_days_ago"

@@ -248,13 +248,21 @@
     }
   }
 
+  function formatValue(value) {
+    if (Number.isInteger(value)) return String(value);
+    return Math.abs(value) >= 100 ? value.toFixed(0) : value.toPrecision(3);
+  }
+
   function explanation(box, contributions) {
     const largest = Math.max(...contributions.map((c) => Math.abs(c.contribution)), 1e-9);
     const rows = contributions.map((c) => {
       const row = document.createElement("li");
       const name = document.createElement("span");
       name.className = "feature";
-      name.textContent = c.feature;
+      // The meaning in words and this item's value; the model's column name on hover.
+      const shown = c.value === null || c.value === undefined ? "missing" : formatValue(c.value);
+      name.textContent = `${c.label || c.feature} = ${shown}`;
+      name.title = `${c.feature} = ${shown}`;
       const bar = document.createElement("span");
       bar.className = `bar ${c.contribution >= 0 ? "pos" : "neg"}`;
       bar.style.width = `${Math.round((Math.abs(c.contribution) / largest) * 100)}%`;

@@ -189,6 +189,10 @@ def test_explain_returns_feature_contributions(live_server: LiveServer) -> None:
     for item in body["items"]:
         assert 1 <= len(item["explanation"]) <= 5
         assert all(isinstance(c["contribution"], float) for c in item["explanation"])
+        # Readable names and the item's own values, not only the model's column names.
+        assert all(" " in c["label"] and c["label"] != c["feature"] for c in item["explanation"])
+    values = [c["value"] for item in body["items"] for c in item["explanation"]]
+    assert any(isinstance(v, float) for v in values), values
 
 
 def test_filters_restrict_the_answer(live_server: LiveServer) -> None:

@@ -192,6 +192,14 @@ def test_keyboard_cold_start_cart_explain_and_new_session(
     expect(cards).to_have_count(5)
     expect(page.locator("#recs > li.card .explanation").first).to_be_visible()
     assert page.locator("#recs > li.card").first.locator(".contribs > li").count() >= 1
+    # Each contribution reads as "meaning in words = this item's value".
+    first = page.locator("#recs > li.card").first.locator(".contribs .feature").first
+    label, value = first.inner_text().rsplit(" = ", 1)
+    assert " " in label and "_" not in label, label
+    assert value == "missing" or float(value) == float(value)
+    # The page says what it is, that the demo data is generated, and what candidates means.
+    assert "generated" in page.locator("#intro").inner_text()
+    assert "at most 300" in page.locator("#candidates-why").inner_text()
 
     # "Add to cart" activated from the keyboard sends add_to_cart and refetches.
     item = str(cards.first.get_attribute("data-item-id"))
