@@ -44,5 +44,6 @@ def test_a_short_soak_has_no_server_errors_and_loses_no_landed_event(
     assert results["events_landed_twice"] == 0
     assert len(results["timeline"]) == 3  # killed, restarted, promoted
     assert results["promoted_served_after_s"] is not None, results  # picked up, no restart
-    # events_in_session == events_accepted needs atomic sessions and the replay after an
-    # outage (issue 12 items 4-5, another branch); it is reported here and by `make soak`.
+    # Atomic session updates and the replay of events landed during the outage: every
+    # accepted event reaches its session, even those taken while Redis was down.
+    assert results["events_in_session"] == results["events_accepted"], results
