@@ -104,7 +104,7 @@ def build(
     X: np.ndarray,
     group: np.ndarray,
     feature_names: Sequence[str],
-    predict: Callable[[np.ndarray], np.ndarray],
+    predict: Callable[[np.ndarray], Any],
     top_k: int = DEFAULT_TOP_K,
     max_queries: int = DEFAULT_MAX_QUERIES,
     bins: int = DEFAULT_BINS,
