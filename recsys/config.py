@@ -275,6 +275,9 @@ class Settings(BaseSettings):
     impression_file_max_mb: float = Field(
         256.0, gt=0, validation_alias="RECSYS_IMPRESSION_FILE_MAX_MB"
     )
+    impression_flush_seconds: float = Field(
+        1.0, gt=0, validation_alias="RECSYS_IMPRESSION_FLUSH_SECONDS"
+    )
 
     @property
     def paths(self) -> Paths:

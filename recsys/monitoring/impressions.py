@@ -76,7 +76,7 @@ def build_record(
     timings_ms: dict[str, float],
     items: Sequence[tuple[str, float]],
     feature_names: Sequence[str] = (),
-    feature_rows: Sequence[Sequence[float]] = (),
+    feature_rows: Sequence[Sequence[float | None]] = (),
 ) -> dict[str, Any]:
     """One impression line as a dict (keys in `FIELDS` order).
 
@@ -120,7 +120,9 @@ def build_record(
     }
 
 
-def _value(value: float) -> float | None:
+def _value(value: float | None) -> float | None:
+    if value is None:
+        return None
     number = float(value)
     return None if math.isnan(number) or math.isinf(number) else number
 
@@ -175,3 +177,29 @@ def read_impressions(folder: Path) -> Iterator[dict[str, Any]]:
             for line in handle:
                 if line.strip():
                     yield json.loads(line)
+
+
+# Feature groups as the ranker's columns define them (recsys/ranking/vectors.py): the item's and
+# the user's batch features, the session's features, and cross features.
+FEATURE_GROUPS = ("item", "user", "session", "cross")
+
+
+def feature_groups(layout: Any) -> dict[str, str]:
+    """Group of every column of a `FeatureLayout` (its names come in the groups' order)."""
+    from recsys.ranking.session import SESSION_FEATURES
+
+    sizes = (
+        len(layout.item_features),
+        len(layout.user_features),
+        len(SESSION_FEATURES),
+    )
+    out: dict[str, str] = {}
+    for position, name in enumerate(layout.names):
+        group, edge = FEATURE_GROUPS[-1], 0
+        for candidate, size in zip(FEATURE_GROUPS, sizes, strict=False):
+            edge += size
+            if position < edge:
+                group = candidate
+                break
+        out[name] = group
+    return out
