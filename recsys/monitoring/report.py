@@ -350,6 +350,14 @@ def _freshness_section(freshness: dict[str, Any]) -> str:
 
 def _skew_section(skew: dict[str, Any]) -> str:
     out = ["<section id='skew'><h2>Training/serving skew</h2>"]
+    if "requests" in skew:
+        out.append(
+            f"<p id='skew-summary'>{skew['requests']} logged answers, {skew['vectors']} item "
+            f"vectors rebuilt through the training-set path (Feast point in time); "
+            f"<b>{skew['mismatches_total']}</b> feature values differ"
+            + "".join(f"; {n} {escape(k)}" for k, n in skew["not_rebuilt"].items())
+            + ".</p>"
+        )
     if skew.get("note"):
         out.append(f"<p class='empty'>{escape(skew['note'])}</p>")
     out.append(

@@ -103,7 +103,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "RECSYS_WAREHOUSE")}
     env["RECSYS_DATA_DIR"] = str(data_dir)
     done = subprocess.run(
-        [sys.executable, "-m", "ops", "monitor", "--since", "2024-03-01", "--no-build"],
+        [sys.executable, "-m", "ops", "monitor", "--since", "2024-03-01", "--no-build",
+         "--skew-sample", "0"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     doc_path = data_dir / "reports" / "monitor" / "monitor.json"
