@@ -111,8 +111,7 @@ def skew_check(connection: Any, *, since: datetime, size: int) -> dict[str, Any]
     if batch_file.exists():
         with duckdb.connect() as con:
             rows = con.execute(
-                "select user_id, list(item_id order by rank) from read_parquet(?) "
-                "where user_id in (select unnest(?)) group by user_id",
+                "select user_id, item_ids from read_parquet(?) where user_id in (select unnest(?))",
                 [str(batch_file), sorted({r.user_id for r in logged})],
             ).fetchall()
         batch = {user: list(items) for user, items in rows}
@@ -162,8 +161,18 @@ def monitor(
     if build:
         print("monitor: building the monitoring tables (dbt, tag:monitoring) ...", flush=True)
         try:
-            # the served-events view too: compiled while no served file existed, it stays empty
-            dbt_runner.build(select=MONITORING_SELECTOR, quiet=True)
+            # the served-events view too: compiled while no served file existed, it stays
+            # empty. "cautious": only tests whose every parent is selected (the reconciliation
+            # test also reads marts only a full build refreshes)
+            previous = os.environ.get("DBT_INDIRECT_SELECTION")
+            os.environ["DBT_INDIRECT_SELECTION"] = "cautious"
+            try:
+                dbt_runner.build(select=MONITORING_SELECTOR, quiet=True)
+            finally:
+                if previous is None:
+                    os.environ.pop("DBT_INDIRECT_SELECTION", None)
+                else:
+                    os.environ["DBT_INDIRECT_SELECTION"] = previous
         except dbt_runner.DbtBuildError as exc:
             print(f"monitor: dbt failed: {exc}", file=sys.stderr)
             raise typer.Exit(2) from exc

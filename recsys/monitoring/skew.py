@@ -123,12 +123,14 @@ def sample(connection: duckdb.DuckDBPyConnection, *, since: datetime, size: int)
 
 def session_events(
     connection: duckdb.DuckDBPyConnection, logged: list[Logged]
-) -> dict[str, list[tuple[str, str, float]]]:
-    """Events (item, type, epoch s to the ms) of each sampled session, from the served log."""
+) -> dict[str, list[tuple[str, str, float, float]]]:
+    """Events of each sampled session from the served log: (item, type, event time in s to
+    the ms, as the session store keeps it; received time in s, which decides the prefix)."""
     rows = connection.execute(
         """
         select session_id, item_id, coalesce(event_type, 'view'),
-            floor(epoch_ms(event_timestamp)) / 1000.0
+            floor(epoch_ms(event_timestamp)) / 1000.0,
+            epoch_us(coalesce(received_at, event_timestamp)) / 1e6
         from stg_landing__served_events
         where session_id in (select unnest(?)) and event_timestamp is not null
         qualify row_number() over (partition by event_id order by landing_file, landing_row) = 1
@@ -136,9 +138,9 @@ def session_events(
         """,
         [sorted({request.session_id for request in logged})],
     ).fetchall()
-    events: dict[str, list[tuple[str, str, float]]] = {}
-    for session_id, item_id, kind, at in rows:
-        events.setdefault(session_id, []).append((item_id, kind, float(at)))
+    events: dict[str, list[tuple[str, str, float, float]]] = {}
+    for session_id, item_id, kind, at, received in rows:
+        events.setdefault(session_id, []).append((item_id, kind, float(at), float(received)))
     return events
 
 
@@ -150,7 +152,7 @@ def _rows_by_key(table: pa.Table, key: str) -> dict[tuple[str, int], dict[str, A
 def compare(
     logged: list[Logged],
     *,
-    events: Mapping[str, list[tuple[str, str, float]]],
+    events: Mapping[str, list[tuple[str, str, float, float]]],
     catalog: Catalog,
     layout: FeatureLayout,
     fetch: Fetch,
@@ -171,7 +173,8 @@ def compare(
     for request, at_s in zip(logged, times, strict=True):
         user_row = users.get((request.user_id, int(at_s)))
         served_s = request.served_at.timestamp()
-        prefix = [e for e in events.get(request.session_id, []) if e[2] <= served_s]
+        # what the session held when the answer was made: the events received before it
+        prefix = [e for e in events.get(request.session_id, []) if e[3] <= served_s]
         prefix = prefix[-MAX_SESSION_EVENTS:]
         session = SessionArrays(
             catalog.indices_of([e[0] for e in prefix]),

@@ -7,7 +7,8 @@
     - otherwise to the user's last answer at or before the event, within
       outcome_window_minutes (a dbt var) and in the same session (an answer or event without a
       session_id matches the user's events or answers of any session), if the item was in it.
-  Events are the API's served events (landing/served), read fresh from staging so that
+  Event times are when the server received them (received_at; the client's event_timestamp
+  when absent). Events are the API's served events (landing/served), read fresh from staging so that
   `recsys monitor` needs no full rebuild; rows a build would quarantine (missing ids, unknown
   type, unparseable time) are left out, and a repeated event_id counts once.
 -#}
@@ -40,7 +41,9 @@ served_events as (
         nullif(trim(session_id), '') as session_id,
         trim(item_id) as item_id,
         coalesce(nullif(trim(event_type), ''), 'view') as event_type,
-        event_timestamp,
+        -- When the server received it (its own clock, as served_at is), else the client's time:
+        -- a replay or an offline client may send events with old timestamps.
+        coalesce(received_at, event_timestamp) as event_timestamp,
         nullif(trim(request_id), '') as request_id
     from stg_landing__served_events
     where nullif(trim(user_id), '') is not null
