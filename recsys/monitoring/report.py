@@ -210,7 +210,13 @@ def html(doc: dict[str, Any]) -> str:
         f"<p>Since {escape(doc['since'])}, generated {escape(doc['generated_at'])}.</p>",
     ]
     if doc["breaches"]:
-        items = "".join(f"<li>{escape(b)}</li>" for b in doc["breaches"])
+        shown, rest = doc["breaches"][:8], doc["breaches"][8:]
+        items = "".join(f"<li>{escape(b)}</li>" for b in shown)
+        if rest:
+            more = "".join(f"<li>{escape(b)}</li>" for b in rest)
+            items += (
+                f"<li><details><summary>{len(rest)} more</summary><ul>{more}</ul></details></li>"
+            )
         parts.append(f"<ul id='breaches' class='breach'>{items}</ul>")
     kpis = [
         ("answers", totals.get("answers")),

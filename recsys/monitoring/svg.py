@@ -35,7 +35,11 @@ def lines(
     def py(y: float) -> float:
         return upper + plot_h - (y / top) * plot_h if top else upper + plot_h
 
-    parts = [_frame(width, height, title), _axis(left, upper, plot_w, plot_h, top)]
+    parts = [
+        _frame(width, height, title),
+        f'<text x="{left}" y="14" font-weight="bold" {_FONT}>{escape(title)}</text>',
+        _axis(left, upper, plot_w, plot_h, top),
+    ]
     for x in xs:
         parts.append(
             f'<text x="{px(x):.1f}" y="{height - 20}" text-anchor="middle" {_FONT}>'
@@ -73,7 +77,11 @@ def bars(
     plot_w, plot_h = width - left - right, height - upper - lower
     slot = plot_w / max(len(labels), 1)
     bar = slot * 0.8 / max(len(groups), 1)
-    parts = [_frame(width, height, title), _axis(left, upper, plot_w, plot_h, top)]
+    parts = [
+        _frame(width, height, title),
+        f'<text x="{left}" y="14" font-weight="bold" {_FONT}>{escape(title)}</text>',
+        _axis(left, upper, plot_w, plot_h, top),
+    ]
     for index, label in enumerate(labels):
         x0 = left + index * slot + slot * 0.1
         for number, group in enumerate(groups.values()):
@@ -104,29 +112,32 @@ def psi_bars(
     """Horizontal PSI bars (name, psi, status) with dashed lines at the two thresholds."""
     left, right, row_h = 220, 60, 16
     width = 640
-    height = 40 + row_h * max(len(rows), 1)
-    top = max([psi for _, psi, _ in rows] + [act * 1.2])
+    height = 44 + row_h * max(len(rows), 1)
+    # the axis stops at 4x the act threshold: one PSI of 8 would squash every other bar;
+    # a longer bar is cut at the edge and its value printed
+    top = min(max([psi for _, psi, _ in rows] + [act * 1.2]), act * 4)
     plot_w = width - left - right
 
     def px(value: float) -> float:
-        return left + value / top * plot_w
+        return left + min(value, top) / top * plot_w
 
     parts = [_frame(width, height, title)]
     for index, (name, psi, status) in enumerate(rows):
-        y = 28 + index * row_h
+        y = 30 + index * row_h
         color = STATUS_COLORS.get(status, "#9ca3af")
         parts.append(
             f'<text x="{left - 6}" y="{y + 11}" text-anchor="end" {_FONT}>{escape(name)}</text>'
             f'<rect x="{left}" y="{y + 2}" width="{max(px(psi) - left, 1):.1f}" '
             f'height="{row_h - 4}" '
             f'fill="{color}"><title>{escape(name)}: PSI {_fmt(psi)} ({status})</title></rect>'
-            f'<text x="{px(psi) + 4:.1f}" y="{y + 11}" {_FONT}>{_fmt(psi)}</text>'
+            f'<text x="{min(px(psi) + 4, width - right + 4):.1f}" y="{y + 11}" {_FONT}>'
+            f"{_fmt(psi)}</text>"
         )
-    for value, label in ((watch, "watch"), (act, "act")):
+    for value, label, y in ((watch, "watch", 11), (act, "act", 22)):
         parts.append(
-            f'<line x1="{px(value):.1f}" x2="{px(value):.1f}" y1="22" y2="{height - 4}" '
+            f'<line x1="{px(value):.1f}" x2="{px(value):.1f}" y1="{y + 2}" y2="{height - 4}" '
             f'stroke="{STATUS_COLORS[label]}" stroke-dasharray="4 3"/>'
-            f'<text x="{px(value) + 2:.1f}" y="20" fill="{STATUS_COLORS[label]}" {_FONT}>'
+            f'<text x="{px(value) + 2:.1f}" y="{y}" fill="{STATUS_COLORS[label]}" {_FONT}>'
             f"{label} {value:g}</text>"
         )
     return "".join(parts) + "</svg>"
