@@ -203,7 +203,7 @@ def _tamper_user_feature(redis_url: str, user_id: str, names: list[str]) -> str:
     reader = EntityReader(
         project="recsys", join_key="user_id", views=[ViewFields.of(USER_VIEW, [])]
     )
-    client = redis_client.Redis.from_url(redis_url)
+    client: Any = redis_client.Redis.from_url(redis_url)  # Feast keys and fields are bytes
     key = reader.key(user_id)
     for name in names:
         if not name.startswith("user_") or name.endswith("_days_ago"):
