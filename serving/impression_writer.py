@@ -4,9 +4,9 @@ Started by `serving.impressions.ImpressionLog` with a pipe on stdin: the first f
 configuration, then each frame is a list of `Shown`. For each impression it
 - appends a line to landing/impressions/ (when file logging is on), flushed (and fsynced)
   about once a second and when the input ends; files rotate per UTC day and by size;
-- counts recsys_impressions_total, observes recsys_score and counts missing feature values
-  per group (its Prometheus files sit in the server's multiprocess folder, so /metrics adds
-  them up);
+- observes recsys_score and counts missing feature values per group (its Prometheus files
+  sit in the server's multiprocess folder, so /metrics adds them up; recsys_impressions_total
+  is counted on the request path, exact even when the queue drops);
 - stores the session's last impression in Redis (a hash item_id -> model version with the
   session gap as TTL) so POST /events, on any worker or replica, can count clicks on
   recommended items.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import signal
 import socket
 import sys
 import time
@@ -40,7 +41,6 @@ from recsys.monitoring.impressions import (
 from serving.impressions import FRAME_HEADER, Shown
 from serving.metrics import (
     IMPRESSION_WRITE_ERRORS,
-    IMPRESSIONS,
     MISSING_FEATURES,
     SCORE,
     version_label,
@@ -147,7 +147,6 @@ class Writer:
 
     def _signals(self, shown: Shown) -> None:
         version = version_label(shown.model_version)
-        IMPRESSIONS.labels(model_version=version).inc()
         if not shown.degraded and shown.scores:
             histogram = SCORE.labels(model_version=version)
             for score in shown.scores:
@@ -235,6 +234,11 @@ def _read_frame(fd: int) -> Any:
 def main() -> int:
     """Run until stdin closes (the server stopping), then flush and exit."""
     logging.basicConfig(level=logging.INFO, format="impression writer: %(message)s")
+    # Ctrl-C and a process-group SIGTERM reach this process too; it must outlive them to
+    # flush what the server still sends. The end of stdin (the server stopping, or dying)
+    # is what ends it.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
     fd = sys.stdin.fileno()
     config = _read_frame(fd)
     if config is None:

@@ -12,6 +12,7 @@ from recsys.contract import session_key
 from serving.auth import ReadKey
 from serving.deps import Impressions, State
 from serving.impressions import Shown
+from serving.metrics import IMPRESSIONS, version_label
 from serving.openapi import error_responses
 from serving.recommender import Query as RecQuery
 from serving.recommender import UnknownCategoryError, answer
@@ -108,6 +109,8 @@ async def recommendations(
         raise HTTPException(status_code=422, detail=str(exc)) from exc
     request_id = uuid.uuid4().hex
     response.headers["X-Request-ID"] = request_id
+    # Counted here, not by the writer, so the count is exact even when the log drops lines.
+    IMPRESSIONS.labels(model_version=version_label(result.model_version)).inc()
     top_n = state.settings.impression_features_top_n or None
     impressions.submit(  # a queue put: the writer process does the work (serving/impressions.py)
         Shown(
