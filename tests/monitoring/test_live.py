@@ -264,3 +264,21 @@ def test_a_user_feature_changed_in_redis_is_reported_as_skew(
     assert f"BREACH skew: {changed}" in output
     example = skew["examples"][changed]
     assert example["online"] == pytest.approx(example["offline"] + 1000, rel=1e-4)
+
+
+def test_training_stores_a_reference_for_every_model_feature(world: World) -> None:
+    import json as json_module
+
+    from recsys.monitoring import reference
+
+    model_dir = world.models / "current"
+    metadata = json_module.loads((model_dir / "metadata.json").read_text())
+    stored = reference.load(model_dir)
+    assert stored is not None
+    assert set(stored.features) == set(metadata["features"])
+    assert stored.top_k == reference.DEFAULT_TOP_K and stored.queries > 100
+    for distribution in [stored.score, *stored.features.values()]:
+        assert len(distribution.shares) == len(distribution.edges) + 1
+        assert sum(distribution.shares) == pytest.approx(1.0) or distribution.missing_share == 1
+        assert 0 <= distribution.missing_share <= 1
+    assert len(stored.score.edges) == 9  # scores are continuous: ten full quantile bins
