@@ -26,7 +26,7 @@ SOAK_WORLD ?= data/bench/soak-world
 
 .DEFAULT_GOAL := help
 .PHONY: help setup redis stop data features train batch-score serve demo test lint audit \
-        bench bench-offline bench-serve bench-batch browser wrk docs docs-serve clean contract soak
+        monitor bench bench-offline bench-serve bench-batch browser wrk docs docs-serve clean contract soak
 
 help: ## List the targets and the variables they take
 	@echo "Targets:"
@@ -73,6 +73,9 @@ train: setup ## Build a point-in-time training set via Feast, train the ranker, 
 
 batch-score: setup ## Score every active user; write batch_recommendations to DuckDB and Redis
 	$(RECSYS) batch-score
+
+monitor: setup ## Online outcomes, drift, freshness, skew: data/reports/monitor/report.html; exit 1 on a breach
+	$(RECSYS) monitor
 
 serve: setup ## Start the API and the try-it page on http://$(HOST):$(PORT)
 	$(RECSYS) serve --host $(HOST) --port $(PORT)

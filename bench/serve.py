@@ -14,7 +14,10 @@
 5. The peer: `feast serve` (2 workers) answering POST /get-online-features for the same users
    and the very candidates our ranker scored (ranker_v1's user_features + item_features refs,
    user_id x 300 and item_id x 300), measured the same way.
-6. Results into benchmarks.json / BENCHMARKS.md, section "serve". Everything started here is
+6. The impression log's cost (bench/impressions.py): two of our servers, logging on and
+   off, side by side, wrk alternating between them; section "serve-impressions".
+   `--only-impressions` runs steps 1-2 and this one only.
+7. Results into benchmarks.json / BENCHMARKS.md, section "serve". Everything started here is
    stopped in `finally`, on errors, Ctrl-C and SIGTERM too.
 """
 
@@ -28,12 +31,13 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench import impressions
 from bench.load import (
     DEGRADED_MARKER,
     BenchError,
@@ -68,6 +72,8 @@ class Options:
     events_seconds: int
     profile_requests: int
     record: bool
+    cost: impressions.CostOptions = field(default_factory=impressions.CostOptions)
+    only_impressions: bool = False
 
 
 def main() -> None:
@@ -81,6 +87,14 @@ def main() -> None:
     parser.add_argument("--events-seconds", type=int, default=10, help="POST /events run")
     parser.add_argument("--profile-requests", type=int, default=2_000, help="in-process")
     parser.add_argument("--no-record", action="store_true", help="print only")
+    parser.add_argument("--impressions-rounds", type=int, default=3, help="on/off rounds")
+    parser.add_argument("--impressions-seconds", type=int, default=10, help="each on/off run")
+    parser.add_argument(
+        "--impressions-connections", type=int, default=16, help="on/off saturation run"
+    )
+    parser.add_argument(
+        "--only-impressions", action="store_true", help="only the logging on/off comparison"
+    )
     args = parser.parse_args()
     options = Options(
         world=args.world.resolve() if args.world else None,
@@ -91,6 +105,12 @@ def main() -> None:
         events_seconds=args.events_seconds,
         profile_requests=args.profile_requests,
         record=not args.no_record,
+        cost=impressions.CostOptions(
+            rounds=args.impressions_rounds,
+            seconds=args.impressions_seconds,
+            connections=args.impressions_connections,
+        ),
+        only_impressions=args.only_impressions,
     )
     # make and CI stop jobs with SIGTERM: raise instead of dying so `finally` stops the servers
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -99,6 +119,13 @@ def main() -> None:
     except BenchError as exc:
         print(f"bench-serve failed: {exc}", file=sys.stderr)
         raise SystemExit(1) from exc
+    for line in impressions.verdicts(results["impressions"]):
+        print(line)
+    if options.record:
+        impressions.record_section(results["impressions"], options.cost)
+        print("recorded section 'serve-impressions' in BENCHMARKS.md and benchmarks.json")
+    if options.only_impressions:
+        return
     rows = table_rows(results)
     widths = {c: max(len(c), *(len(_text(r.get(c))) for r in rows)) for c in COLUMNS}
     header: dict[str, Any] = {c: c for c in COLUMNS}
@@ -138,7 +165,12 @@ def run(options: Options) -> dict[str, Any]:
             traffic = plan_traffic(
                 data_dir / "exports", sessions=options.sessions, seed=WORLD["seed"]
             )
+            if options.only_impressions:
+                return {"impressions": _impression_cost(options, env, root, traffic, redis)}
             results = _run_ours(options, env, root, traffic, servers, redis)
+            results["impressions"] = _impression_cost(
+                options, env, root, traffic, redis, sessions_exist=True
+            )
             results["world_reused"] = reused
             print(f"timing {options.profile_requests:,} requests stage by stage in this process")
             measured = profile(
@@ -209,6 +241,32 @@ def _run_ours(
     print(f"ours POST /events, 1 connection: {_short(results['events'])}")
     ours.stop()  # the in-process profile and the peer must not share the cores with it
     return results
+
+
+def _impression_cost(
+    options: Options,
+    env: dict[str, str],
+    root: Path,
+    traffic: Traffic,
+    redis: RedisServer,
+    *,
+    sessions_exist: bool = False,
+) -> dict[str, Any]:
+    """Logging on vs off, side by side (bench/impressions.py); both servers stopped after."""
+    requests_file = root / "ours.tsv"
+    if not requests_file.exists():
+        write_requests(requests_file, traffic.recommendation_requests())
+    pair: list[ServerProcess] = []
+    try:
+        servers = impressions.start_pair(env, root, pair)
+        if not sessions_exist:
+            print(f"creating {options.sessions:,} live sessions")
+            create_sessions(servers["on"].url, traffic)
+        runs = impressions.measure(servers, requests_file, redis, options.cost)
+    finally:
+        for server in pair:
+            server.stop()
+    return impressions.summary(runs)
 
 
 def _load_runs(
@@ -294,9 +352,12 @@ def profile(*, data_dir: Path, redis_url: str, traffic: Traffic, requests: int) 
     import asyncio
     import gc
 
+    from fastapi import Response
     from pydantic import TypeAdapter
 
     from recsys.config import Settings
+    from recsys.monitoring.impressions import feature_groups
+    from serving.impressions import ImpressionLog
     from serving.routes.recommendations import recommendations
     from serving.schemas import RecommendationsOut
     from serving.state import build_state
@@ -307,6 +368,10 @@ def profile(*, data_dir: Path, redis_url: str, traffic: Traffic, requests: int) 
         raise BenchError(
             f"in-process state: model {state.model_error}, catalog {state.catalog_error}"
         )
+    log = ImpressionLog.from_settings(
+        state.settings, feature_groups=feature_groups(state.inputs.layout)
+    )
+    log.start()  # the route hands each answer to the log, as in the server
     gc.collect()
     gc.freeze()  # as the server's lifespan does
     response = TypeAdapter(RecommendationsOut)
@@ -324,6 +389,8 @@ def profile(*, data_dir: Path, redis_url: str, traffic: Traffic, requests: int) 
                 out = loop.run_until_complete(
                     recommendations(
                         state=state,
+                        impressions=log,
+                        response=Response(),
                         user_id=session.user_id,
                         k=20,
                         session_id=session.session_id,
@@ -350,6 +417,7 @@ def profile(*, data_dir: Path, redis_url: str, traffic: Traffic, requests: int) 
                     candidates.append((session.user_id, [str(i) for i in items]))
     finally:
         loop.close()
+        log.stop()
     stats = {
         stage: {
             "p50_ms": float(np.percentile(samples[stage], 50)),

@@ -19,6 +19,7 @@ from ops.cli_help import HELP_SETTINGS, use_click_style
 from ops.demo import demo
 from ops.models import app as models_app
 from ops.models import promote
+from ops.monitor import monitor
 from ops.sessions import app as sessions_app
 from ops.stop import stop
 from recsys import redis_runtime
@@ -57,6 +58,7 @@ for _name, _command in (
     ("demo", demo),
     ("stop", stop),
     ("promote", promote),
+    ("monitor", monitor),
 ):
     app.command(_name)(_command)
 

@@ -46,6 +46,11 @@ class Paths:
         return self.landing / "served"
 
     @property
+    def landing_impressions(self) -> Path:
+        """What the server answered, one JSON line per request (recsys.monitoring.impressions)."""
+        return self.landing / "impressions"
+
+    @property
     def landing_items(self) -> Path:
         return self.landing / "items.parquet"
 
@@ -256,6 +261,23 @@ class Settings(BaseSettings):
     read_api_key: SecretStr | None = Field(None, validation_alias="RECSYS_READ_API_KEY")
     # Refuse to serve without RECSYS_API_KEY; put user and item browsing behind the key.
     production: bool = Field(False, validation_alias="RECSYS_PRODUCTION")
+
+    # The impression log (landing/impressions/, docs/contracts.md): on/off, how many of the
+    # shown items' feature vectors each line carries (0: all shown), the in-process queue
+    # (full: drop and count, never block) and the size at which a file rotates.
+    log_impressions: bool = Field(True, validation_alias="RECSYS_LOG_IMPRESSIONS")
+    impression_features_top_n: int = Field(
+        0, ge=0, validation_alias="RECSYS_IMPRESSION_FEATURES_TOP_N"
+    )
+    impression_queue_size: int = Field(
+        10_000, ge=1, validation_alias="RECSYS_IMPRESSION_QUEUE_SIZE"
+    )
+    impression_file_max_mb: float = Field(
+        256.0, gt=0, validation_alias="RECSYS_IMPRESSION_FILE_MAX_MB"
+    )
+    impression_flush_seconds: float = Field(
+        1.0, gt=0, validation_alias="RECSYS_IMPRESSION_FLUSH_SECONDS"
+    )
 
     @property
     def paths(self) -> Paths:

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from serving.events import EventProcessor
+from serving.impressions import ImpressionLog
 from serving.state import ServingState
 
 
@@ -22,5 +23,10 @@ async def get_events(request: Request) -> EventProcessor:
     return request.app.state.events
 
 
+async def get_impressions(request: Request) -> ImpressionLog:
+    return request.app.state.impressions
+
+
 State = Annotated[ServingState, Depends(get_state)]
 Events = Annotated[EventProcessor, Depends(get_events)]
+Impressions = Annotated[ImpressionLog, Depends(get_impressions)]

@@ -34,8 +34,9 @@ from redis.retry import Retry
 
 from recsys.config import Settings
 from recsys.contract import EVENT_KEY_PREFIX, session_key
+from recsys.monitoring.impressions import last_impression_key
 from recsys.session_store import SessionEvent
-from serving.metrics import EVENTS
+from serving.metrics import EVENTS, RECOMMENDED_CLICKS
 from serving.online import Breaker, OnlineFeatures, OnlineStoreUnavailableError, guarded
 from serving.pending import PendingJournal
 from serving.schemas import EventIn, EventsOut, EventStatus
@@ -137,6 +138,7 @@ class EventProcessor:
                     "event_type": event.event_type,
                     "event_timestamp": ts.isoformat(timespec="microseconds"),
                     "received_at": now.isoformat(timespec="microseconds"),
+                    "request_id": event.request_id,
                 }
             )
         return out
@@ -151,8 +153,9 @@ class EventProcessor:
             with contextlib.suppress(OnlineStoreUnavailableError):
                 self.replay_pending(wait=True)
         degraded_reason = None
+        shown_by: dict[str, str | None] = {}
         try:
-            claimed = self._claim(list(unique))
+            claimed, shown_by = self._claim_and_match(unique)
         except OnlineStoreUnavailableError as exc:
             # no claims without Redis: ids journaled during this outage are the duplicates
             journaled = self._pending.known(list(unique))
@@ -189,6 +192,11 @@ class EventProcessor:
             for r in records
         ]
         accepted = sum(s.status == "accepted" for s in statuses)
+        if degraded_reason is None:
+            for record in fresh:
+                version = shown_by.get(record["event_id"])
+                if version is not None:
+                    RECOMMENDED_CLICKS.labels(model_version=version).inc()
         EVENTS.labels(status="accepted").inc(accepted)
         EVENTS.labels(status="duplicate").inc(len(statuses) - accepted)
         return EventsOut(
@@ -238,6 +246,36 @@ class EventProcessor:
 
         results = guarded(self._online.breaker, claim)
         return {event_id: bool(ok) for event_id, ok in zip(event_ids, results, strict=True)}
+
+    def _claim_and_match(
+        self, records: OrderedDict[str, dict[str, Any]]
+    ) -> tuple[dict[str, bool], dict[str, str | None]]:
+        """Claim the ids and look each item up in its session's last impression, in one trip.
+
+        Returns the claims and, per event id, the model version of the last impression of the
+        event's session that showed the event's item (None: not shown there).
+        """
+        ttl = int(self._id_ttl.total_seconds())
+        ids = list(records)
+
+        def claim() -> list[Any]:
+            pipe = self._redis.pipeline(transaction=False)
+            for event_id in ids:
+                pipe.set(EVENT_KEY_PREFIX + event_id, b"1", nx=True, ex=ttl)
+            for record in records.values():
+                key = session_key(record["user_id"], record["session_id"])
+                pipe.hget(last_impression_key(key), record["item_id"])
+            return pipe.execute()
+
+        results = guarded(self._online.breaker, claim)
+        claims, shown = results[: len(ids)], results[len(ids) :]
+        return (
+            {event_id: bool(ok) for event_id, ok in zip(ids, claims, strict=True)},
+            {
+                event_id: version.decode() if isinstance(version, bytes) else version
+                for event_id, version in zip(ids, shown, strict=True)
+            },
+        )
 
     def _release(self, event_ids: list[str]) -> None:
         try:

@@ -13,14 +13,16 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from recsys.config import Settings, get_settings
+from recsys.monitoring.impressions import feature_groups
 from recsys.secrets import install_log_filter
 from serving import openapi
 from serving.auth import ApiKeys
 from serving.docs import add_offline_docs
 from serving.errors import http_error, validation_error
 from serving.events import EventProcessor, replay_pending
+from serving.impressions import ImpressionLog
 from serving.limits import BodyLimitMiddleware
-from serving.metrics import LatencyMiddleware
+from serving.metrics import LatencyMiddleware, feature_ages, version_seen
 from serving.routes import events, health, page, recommendations
 from serving.state import ServingState, build_state, watch
 
@@ -41,6 +43,15 @@ def create_app(settings: Settings | None = None, state: ServingState | None = No
             serving = await loop.run_in_executor(None, build_state, settings)
         app.state.serving = serving
         app.state.events = EventProcessor.from_settings(settings, serving.online)
+        impressions = ImpressionLog.from_settings(
+            settings, feature_groups=feature_groups(serving.inputs.layout)
+        )
+        impressions.start()
+        app.state.impressions = impressions
+        version_seen(serving.model_version)
+        marker = serving.online.marker()
+        if marker is not None:
+            feature_ages(marker)
         # Long-lived objects (catalog arrays, model, Feast registry) never die: keep them out
         # of the cyclic collector's generations so its passes stay short (p99 latency).
         gc.collect()
@@ -54,6 +65,8 @@ def create_app(settings: Settings | None = None, state: ServingState | None = No
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            # every impression answered so far reaches its file before the process ends
+            await asyncio.get_running_loop().run_in_executor(None, impressions.stop)
 
     app = FastAPI(
         title="recsys",

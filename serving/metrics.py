@@ -10,10 +10,13 @@ it. So the folder is chosen here, before prometheus_client is imported.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import math
 import os
 import shutil
 import tempfile
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
@@ -33,6 +36,12 @@ from prometheus_client import (
     multiprocess,
 )
 from starlette.routing import Match
+
+from recsys.contract import BATCH_VIEW, ITEM_NEIGHBORS_VIEW, ITEM_VIEW, USER_VIEW
+from recsys.monitoring.impressions import FEATURE_GROUPS
+
+# Views a materialization loads (recsys/online_marker.py); session_state is pushed per event.
+MATERIALIZED_VIEWS = (USER_VIEW, ITEM_VIEW, ITEM_NEIGHBORS_VIEW, BATCH_VIEW)
 
 _LATENCY_BUCKETS = (
     0.0005,
@@ -75,10 +84,42 @@ for _reason in FALLBACK_REASONS:
     FALLBACKS.labels(reason=_reason)
 for _status in EVENT_STATUSES:
     EVENTS.labels(status=_status)
+# -- live signals of what is served (issue 14; alert rules in monitoring/prometheus-alerts.yml)
+NO_VERSION = "none"  # the model_version label of answers no model version stands behind
+IMPRESSIONS = Counter(
+    "recsys_impressions_total",
+    "Answered GET /recommendations (one impression each), by the version that made the list",
+    ["model_version"],
+)
+RECOMMENDED_CLICKS = Counter(
+    "recsys_recommended_clicks_total",
+    "Accepted events on an item of their session's last impression, by that list's version",
+    ["model_version"],
+)
+IMPRESSIONS_DROPPED = Counter(
+    "recsys_impressions_dropped_total",
+    "Impressions not logged because the in-process queue was full (requests never wait)",
+)
+IMPRESSION_WRITE_ERRORS = Counter(
+    "recsys_impression_write_errors_total",
+    "Impression lines the writer could not append to landing/impressions/",
+)
+SCORE = Histogram(
+    "recsys_score",
+    "Ranker scores of the items shown (model-ranked answers only; fallbacks are not scores)",
+    ["model_version"],
+    buckets=(-8.0, -4.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 4.0, 8.0),
+)
+MISSING_FEATURES = Counter(
+    "recsys_missing_features_total",
+    "Missing (NaN) feature values in the vectors of the items shown, by feature group",
+    ["group"],
+)
 FEATURE_AGE = Gauge(
     "recsys_feature_age_seconds",
-    "Seconds since the served features were last materialized",
-    multiprocess_mode="max",
+    "Seconds since the last materialization of each feature view (+Inf: none recorded)",
+    ["view"],
+    multiprocess_mode="mostrecent",  # the last scrape's reading, whichever worker took it
 )
 MODEL_INFO = Gauge(
     "recsys_model_info",
@@ -86,6 +127,36 @@ MODEL_INFO = Gauge(
     ["version"],
     multiprocess_mode="max",
 )
+IMPRESSIONS.labels(model_version=NO_VERSION)
+RECOMMENDED_CLICKS.labels(model_version=NO_VERSION)
+for _group in FEATURE_GROUPS:
+    MISSING_FEATURES.labels(group=_group)
+
+
+def version_label(version: str | None) -> str:
+    """The model_version label of an answer."""
+    return version or NO_VERSION
+
+
+def version_seen(version: str | None) -> None:
+    """Create a version's series at 0, so rate() and ratios work before its first event."""
+    label = version_label(version)
+    IMPRESSIONS.labels(model_version=label)
+    RECOMMENDED_CLICKS.labels(model_version=label)
+    SCORE.labels(model_version=label)
+
+
+def feature_ages(marker: dict[str, dict[str, Any]], *, now: datetime | None = None) -> None:
+    """Set the age of each materialized view from the materialization marker's records."""
+    now = now or datetime.now(UTC)
+    for view in sorted({*MATERIALIZED_VIEWS, *marker}):
+        age = math.inf
+        stamp = marker.get(view, {}).get("materialized_at")
+        with contextlib.suppress(TypeError, ValueError):
+            when = datetime.fromisoformat(str(stamp))
+            when = when if when.tzinfo else when.replace(tzinfo=UTC)
+            age = max(0.0, (now - when).total_seconds())
+        FEATURE_AGE.labels(view=view).set(age)
 
 
 class _OwnMetrics:
@@ -125,11 +196,12 @@ def route_path(scope: dict[str, Any]) -> str:
 
 
 def model_changed(old: str | None, new: str | None) -> None:
-    """Move the model-info gauge from the old version to the new one."""
+    """Move the model-info gauge from the old version to the new one; create its series."""
     if old:
         MODEL_INFO.labels(version=old).set(0)
     if new:
         MODEL_INFO.labels(version=new).set(1)
+        version_seen(new)
 
 
 class LatencyMiddleware:

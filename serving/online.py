@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from recsys.contract import BATCH_VIEW, SESSION_VIEW, USER_VIEW
-from recsys.online_marker import MarkerCheck
+from recsys.online_marker import MarkerCheck, read_marker
 from recsys.ranking.session import SessionState
 from recsys.secrets import mask_text
 from recsys.session_store import (
@@ -227,6 +227,13 @@ class OnlineFeatures:
         if not self.breaker.allow():
             return None
         return self._marker.missing()
+
+    def marker(self) -> dict[str, dict[str, Any]] | None:
+        """The materialization marker's record per view; None when Redis did not answer."""
+        try:
+            return read_marker(self._redis)
+        except (redis.RedisError, OSError, ValueError):
+            return None
 
     def ping(self) -> bool:
         """True when Redis answers now (used by /ready; bypasses the breaker)."""

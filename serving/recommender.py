@@ -57,6 +57,10 @@ class Answer:
     session_events: int
     candidates: int
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # The shown items' feature vectors (model column order) and the columns' names; model
+    # path only. Kept by reference for the impression log, never copied on the request path.
+    features: np.ndarray | None = None
+    feature_names: list[str] | None = None
 
 
 class _ModelPathError(Exception):
@@ -170,6 +174,8 @@ def _ranked(
         len(session.item_ids) if session else 0,
         ranked.candidates,
         timings,
+        features=ranked.features,
+        feature_names=scorer.ranker.features,
     )
 
 

@@ -41,6 +41,12 @@ class EventIn(BaseModel):
     )
     item_id: str = Field(json_schema_extra=ID_SCHEMA)
     event_type: Literal["view", "add_to_cart", "purchase"] = "view"
+    request_id: str | None = Field(
+        None,
+        description="The request_id of the recommendation this event responds to, if any "
+        "(links the outcome to what was shown).",
+        json_schema_extra=ID_SCHEMA,
+    )
     event_timestamp: datetime | float | None = Field(
         None,
         description="ISO-8601 (UTC if no offset) or unix seconds/milliseconds; default now. "
@@ -48,7 +54,7 @@ class EventIn(BaseModel):
         "RECSYS_MAX_FUTURE_SKEW_MINUTES (5) after it; booleans are refused.",
     )
 
-    @field_validator("event_id", "user_id", "session_id", "item_id")
+    @field_validator("event_id", "user_id", "session_id", "item_id", "request_id")
     @classmethod
     def _ids(cls, value: str | None, info: Any) -> str | None:
         return None if value is None else check_id(value, field=info.field_name)
@@ -137,6 +143,11 @@ class ItemOut(BaseModel):
 
 
 class RecommendationsOut(BaseModel):
+    request_id: str = Field(
+        description="This answer's id (uuid4 hex, also the X-Request-ID header and the "
+        "impression log's key); send it back as an event's request_id.",
+        pattern="^[0-9a-f]{32}$",
+    )
     user_id: str
     session_id: str | None
     items: list[ItemOut]

@@ -23,6 +23,7 @@ import pandas as pd
 from recsys import export_sets, model_check, registry
 from recsys.config import git_revision, paths
 from recsys.contract import FEATURE_SERVICE
+from recsys.monitoring import reference as monitoring_reference
 from recsys.ranking.candidates import CandidateConfig
 from recsys.ranking.catalog import Catalog
 from recsys.ranking.loading import load_catalog
@@ -293,6 +294,15 @@ def run(
     from training.report import render_html
 
     model_text = booster.model_to_string(num_iteration=booster.best_iteration or None)
+    # what drift compares served vectors with (recsys/monitoring/reference.py)
+    train_set = data["train"].examples
+    reference_json = monitoring_reference.build(
+        X=train_set.X,
+        group=train_set.group,
+        feature_names=train_set.feature_names,
+        predict=lambda x: booster.predict(x, num_iteration=booster.best_iteration or None),
+        seed=settings.seed,
+    ).to_json()
     with model_check.scratch_dir() as scratch:
         # compiled twin, probe batch and hashes: what `recsys promote` and the server check
         sealed, metadata[model_check.INTEGRITY_KEY] = model_check.seal(
@@ -305,6 +315,7 @@ def run(
                 **sealed,
                 METADATA_FILE: strict_json(metadata),
                 "metrics.json": strict_json(metric_doc),
+                monitoring_reference.FILE_NAME: reference_json,
                 "report.html": render_html(metadata=metadata, metric_doc=metric_doc, tables=tables),
             },
         )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from recsys.secrets import mask_url
 from serving.auth import WriteKey
 from serving.deps import State
-from serving.metrics import FEATURE_AGE, render
+from serving.metrics import feature_ages, render
 from serving.openapi import error_responses
 from serving.schemas import Check, Health, Readiness
 
@@ -79,9 +80,9 @@ async def ready(state: State) -> Response:
     },
 )
 async def metrics(state: State) -> Response:
-    """Prometheus metrics: latency per route and stage, fallbacks, freshness, model version."""
-    age = state.feature_age_seconds()
-    if age is not None:
-        FEATURE_AGE.set(age)
+    """Prometheus metrics: latency, fallbacks, impressions, clicks, freshness, model version."""
+    marker = await run_in_threadpool(state.online.marker)  # one HGETALL per scrape
+    if marker is not None:
+        feature_ages(marker)
     payload, content_type = render()
     return Response(payload, media_type=content_type)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 
+from recsys.contract import session_key
 from serving.auth import ReadKey
-from serving.deps import State
+from serving.deps import Impressions, State
+from serving.impressions import Shown
+from serving.metrics import IMPRESSIONS, version_label
 from serving.openapi import error_responses
 from serving.recommender import Query as RecQuery
 from serving.recommender import UnknownCategoryError, answer
@@ -33,10 +38,24 @@ def _split(values: list[str] | None, *, field: str) -> tuple[str, ...]:
     "/recommendations/{user_id}",
     response_model=RecommendationsOut,
     dependencies=[ReadKey],
-    responses=error_responses(401, 404, 422),
+    responses={
+        200: {
+            "description": "The ranked items.",
+            "headers": {
+                "X-Request-ID": {
+                    "description": "The answer's request_id (uuid4 hex); send it back as an "
+                    "event's request_id to attribute the click.",
+                    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                }
+            },
+        },
+        **error_responses(401, 404, 422),
+    },
 )
 async def recommendations(
     state: State,
+    impressions: Impressions,
+    response: Response,
     user_id: Annotated[
         str,
         Path(
@@ -88,7 +107,32 @@ async def recommendations(
         result = answer(state, query)
     except UnknownCategoryError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
+    request_id = uuid.uuid4().hex
+    response.headers["X-Request-ID"] = request_id
+    # Counted here, not by the writer, so the count is exact even when the log drops lines.
+    IMPRESSIONS.labels(model_version=version_label(result.model_version)).inc()
+    top_n = state.settings.impression_features_top_n or None
+    impressions.submit(  # a queue put: the writer process does the work (serving/impressions.py)
+        Shown(
+            request_id=request_id,
+            served_at=time.time(),
+            user_id=user_id,
+            session_id=session_id,
+            session_key=session_key(user_id, session_id),
+            model_version=result.model_version,
+            degraded=result.degraded,
+            reason=result.reason,
+            k=k,
+            candidate_count=result.candidates,
+            timings_ms=result.timings_ms,
+            item_ids=[item.item_id for item in result.items],
+            scores=[item.score for item in result.items],
+            feature_names=result.feature_names,
+            features=None if result.features is None else result.features[:top_n],
+        )
+    )
     return RecommendationsOut(
+        request_id=request_id,
         user_id=user_id,
         session_id=session_id,
         items=result.items,

@@ -184,6 +184,7 @@
     page.previousRanks = ranks;
 
     list.dataset.render = String(page.renders);
+    list.dataset.requestId = body.request_id; // sent back with clicks: attributes them
     list.dataset.sessionEvents = String(body.session_events);
     list.dataset.degraded = String(body.degraded);
     const events = body.session_events === 1 ? "1 event" : `${body.session_events} events`;
@@ -303,6 +304,7 @@
       item_id: itemId,
       event_type: eventType,
     };
+    if ($("recs").dataset.requestId) event.request_id = $("recs").dataset.requestId;
     try {
       const { body } = await api("/events", { method: "POST", json: event });
       page.seen.add(itemId);

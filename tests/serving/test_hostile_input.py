@@ -91,7 +91,7 @@ def test_recent_timestamps_in_every_form_are_accepted(live_server: LiveServer) -
         assert (status, answer["accepted"]) == (200, 1), (form, answer)
 
 
-@pytest.mark.parametrize("field", ["event_id", "user_id", "session_id", "item_id"])
+@pytest.mark.parametrize("field", ["event_id", "user_id", "session_id", "item_id", "request_id"])
 @pytest.mark.parametrize("name", [*BAD_IDS, *API_ONLY_BAD_IDS])
 def test_bad_ids_get_422_naming_the_field(
     live_server: LiveServer, world: World, field: str, name: str

@@ -15,7 +15,7 @@ with stg_landing__events as (
 
 stg_landing__served_events as (
 
-    select * exclude (received_at) from {{ ref('stg_landing__served_events') }}
+    select * exclude (received_at, request_id) from {{ ref('stg_landing__served_events') }}
 
 ),
 

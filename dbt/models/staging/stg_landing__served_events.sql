@@ -53,7 +53,10 @@ renamed as (
         try_cast(
             case when json_valid(line) then json_extract_string(line, '$.received_at') end
             as timestamptz
-        ) as received_at
+        ) as received_at,
+        -- The answer the event responds to (optional): fct_recommendation_outcomes joins on it.
+        case when json_valid(line) then json_extract_string(line, '$.request_id') end
+            as request_id
     from source
 
 )

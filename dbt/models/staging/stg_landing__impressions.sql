@@ -1,0 +1,79 @@
+{{ config(tags=['monitoring']) }}
+{#-
+  One row per non-empty line of landing/impressions/*.jsonl (the server's impression log, one
+  line per answered GET /recommendations). Lines are split by hand, as for served events, so a
+  malformed line still counts (int_impressions_validated quarantines it) and source_row is its
+  true line number. A file whose content does not end in a newline is being written: its last
+  line is flagged is_incomplete_line, so it is reported as such and read complete next time.
+-#}
+{%- set location = source('landing', 'impressions') -%}
+{%- set has_files = landing_file_count(location) > 0 -%}
+
+with source as (
+
+    {%- if has_files %}
+    select
+        parse_filename(file_lines.filename) as source_file,
+        rtrim(file_lines.line, chr(13)) as line,
+        file_lines.line_number as source_row,
+        file_lines.line_number = file_lines.line_count
+            and not file_lines.ends_with_newline as is_incomplete_line
+    from (
+        select
+            filename,
+            unnest(string_split(content, chr(10))) as line,
+            unnest(range(1, len(string_split(content, chr(10))) + 1)) as line_number,
+            len(string_split(content, chr(10))) as line_count,
+            suffix(content, chr(10)) as ends_with_newline
+        from read_text({{ location }})
+    ) as file_lines
+    where trim(file_lines.line) <> ''
+    {%- else %}
+    -- No impression log yet: an empty relation with the same columns.
+    select
+        cast(null as varchar) as source_file,
+        cast(null as varchar) as line,
+        cast(null as bigint) as source_row,
+        cast(null as boolean) as is_incomplete_line
+    where false
+    {%- endif %}
+
+),
+
+parsed as (
+
+    select
+        *,
+        case when json_valid(line) then cast(line as json) end as record
+    from source
+
+),
+
+renamed as (
+
+    select
+        json_extract_string(record, '$.request_id') as request_id,
+        try_cast(json_extract_string(record, '$.served_at') as timestamptz) as served_at,
+        json_extract_string(record, '$.served_at') as served_at_raw,
+        json_extract_string(record, '$.user_id') as user_id,
+        json_extract_string(record, '$.session_id') as session_id,
+        json_extract_string(record, '$.model_version') as model_version,
+        try_cast(json_extract(record, '$.degraded') as boolean) as is_degraded,
+        json_extract_string(record, '$.reason') as degraded_reason,
+        try_cast(json_extract(record, '$.k') as integer) as k,
+        try_cast(json_extract(record, '$.candidate_count') as integer) as candidate_count,
+        json_extract(record, '$.timings_ms') as timings_ms,
+        json_extract(record, '$.items') as items,
+        json_extract(record, '$.features') as features,
+        record is not null and json_type(record) = 'OBJECT' as is_json_object,
+        is_incomplete_line,
+        case when record is null then left(line, 200) end as line_raw,
+        source_file,
+        source_row,
+        'impressions/' || source_file as landing_file,
+        source_row as landing_row
+    from parsed
+
+)
+
+select * from renamed

@@ -1,0 +1,264 @@
+"""The impression writer process: batches from the server in, JSON lines and live signals out.
+
+Started by `serving.impressions.ImpressionLog` with a pipe on stdin: the first frame is the
+configuration, then each frame is a list of `Shown`. For each impression it
+- appends a line to landing/impressions/ (when file logging is on), flushed (and fsynced)
+  about once a second and when the input ends; files rotate per UTC day and by size;
+- observes recsys_score and counts missing feature values per group (its Prometheus files
+  sit in the server's multiprocess folder, so /metrics adds them up; recsys_impressions_total
+  is counted on the request path, exact even when the queue drops);
+- stores the session's last impression in Redis (a hash item_id -> model version with the
+  session gap as TTL) so POST /events, on any worker or replica, can count clicks on
+  recommended items.
+Nothing here can block a request: the server only ever drops what does not fit its queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from recsys.monitoring.impressions import (
+    FEATURE_GROUPS,
+    build_record,
+    dumps,
+    file_name,
+    last_impression_key,
+)
+from serving.impressions import FRAME_HEADER, Shown
+from serving.metrics import (
+    IMPRESSION_WRITE_ERRORS,
+    MISSING_FEATURES,
+    SCORE,
+    version_label,
+)
+
+log = logging.getLogger("serving.impression_writer")
+
+
+def float32_values(rows: np.ndarray) -> list[list[float | None]]:
+    """Rows as JSON-ready floats: 9 significant digits (the float32 read back exactly), NaN->None.
+
+    Printing the float32 values as float64 would take 17 digits each (twice the bytes, slower).
+    """
+    x = rows.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        magnitude = np.floor(np.log10(np.abs(x)))
+    magnitude[~np.isfinite(magnitude)] = 0
+    scale = 10.0 ** (8 - magnitude)
+    with np.errstate(invalid="ignore", over="ignore"):
+        rounded = np.round(x * scale) / scale
+    rounded = np.where(np.isfinite(rounded), rounded, x)
+    values = rounded.tolist()
+    if np.isnan(x).any() or np.isinf(x).any():
+        return [[v if v == v and abs(v) != float("inf") else None for v in row] for row in values]
+    return values
+
+
+class Writer:
+    """Turns batches of `Shown` into lines, metrics and last-impression keys."""
+
+    def __init__(
+        self,
+        *,
+        folder: str,
+        write_files: bool,
+        max_file_bytes: int,
+        redis_url: str,
+        session_ttl_s: int,
+        timeout_s: float,
+        feature_groups: dict[str, str],
+        pid: int,
+        **_: Any,
+    ) -> None:
+        self._folder = Path(folder)
+        self._write_files = write_files
+        self._max_bytes = max_file_bytes
+        self._ttl = max(1, session_ttl_s)
+        self._groups = feature_groups
+        self._group_index: dict[tuple[str, ...], list[tuple[str, np.ndarray]]] = {}
+        self._host = socket.gethostname()
+        self._pid = pid
+        self._day = ""
+        self._part = 0
+        self._lines: list[str] = []
+        self._redis_warned_at = -float("inf")
+        self._redis = redis.Redis.from_url(
+            redis_url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
+        )
+
+    @property
+    def pending(self) -> int:
+        return len(self._lines)
+
+    def handle(self, batch: list[Shown]) -> None:
+        """Count, remember and queue the lines of one batch."""
+        for shown in batch:
+            self._signals(shown)
+            if self._write_files:
+                self._lines.append(dumps(_record(shown)))
+        self._remember(batch)
+
+    def flush(self) -> None:
+        """Append the queued lines to today's file (the next part once it is full)."""
+        if not self._lines:
+            return
+        lines, self._lines = self._lines, []
+        payload = ("\n".join(lines) + "\n").encode("utf-8")
+        try:
+            path = self._path(len(payload))
+            with path.open("ab") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            IMPRESSION_WRITE_ERRORS.inc(len(lines))
+            log.error("could not append %d impressions under %s: %s", len(lines), self._folder, exc)
+
+    def _path(self, size: int) -> Path:
+        day = datetime.now(UTC).strftime("%Y%m%d")
+        if day != self._day:
+            self._day, self._part = day, 0
+        self._folder.mkdir(parents=True, exist_ok=True)
+        while True:
+            path = self._folder / file_name(
+                day=day, host=self._host, pid=self._pid, part=self._part
+            )
+            used = path.stat().st_size if path.exists() else 0
+            if used == 0 or used + size <= self._max_bytes:
+                return path
+            self._part += 1
+
+    def _signals(self, shown: Shown) -> None:
+        version = version_label(shown.model_version)
+        if not shown.degraded and shown.scores:
+            histogram = SCORE.labels(model_version=version)
+            for score in shown.scores:
+                histogram.observe(score)
+        if shown.features is not None and shown.feature_names and len(shown.features):
+            missing = np.isnan(shown.features)
+            for group, columns in self._index(shown.feature_names):
+                count = int(missing[:, columns].sum())
+                if count:
+                    MISSING_FEATURES.labels(group=group).inc(count)
+
+    def _index(self, names: list[str]) -> list[tuple[str, np.ndarray]]:
+        key = tuple(names)
+        found = self._group_index.get(key)
+        if found is None:
+            groups = [self._groups.get(n, FEATURE_GROUPS[-1]) for n in names]
+            found = [
+                (group, np.flatnonzero([g == group for g in groups]))
+                for group in FEATURE_GROUPS
+                if group in groups
+            ]
+            self._group_index[key] = found
+        return found
+
+    def _remember(self, batch: list[Shown]) -> None:
+        """Each session's last impression, for POST /events (one transaction per batch)."""
+        try:
+            pipe = self._redis.pipeline(transaction=True)
+            for shown in batch:
+                key = last_impression_key(shown.session_key)
+                pipe.delete(key)
+                if shown.item_ids:
+                    version = version_label(shown.model_version)
+                    pipe.hset(key, mapping=dict.fromkeys(shown.item_ids, version))
+                    pipe.expire(key, self._ttl)
+            pipe.execute()
+        except (redis.RedisError, OSError, UnicodeError) as exc:
+            now = time.monotonic()
+            if now - self._redis_warned_at > 60:  # once a minute, not once a batch
+                self._redis_warned_at = now
+                log.warning("could not record last impressions in Redis: %s", type(exc).__name__)
+
+
+def _record(shown: Shown) -> dict[str, Any]:
+    rows = shown.features
+    return build_record(
+        request_id=shown.request_id,
+        served_at=datetime.fromtimestamp(shown.served_at, UTC),
+        user_id=shown.user_id,
+        session_id=shown.session_id,
+        model_version=shown.model_version,
+        degraded=shown.degraded,
+        reason=shown.reason,
+        k=shown.k,
+        candidate_count=shown.candidate_count,
+        timings_ms=shown.timings_ms,
+        items=list(zip(shown.item_ids, shown.scores, strict=True)),
+        feature_names=shown.feature_names or (),
+        feature_rows=float32_values(rows) if rows is not None and len(rows) else (),
+    )
+
+
+def _read_exact(fd: int, size: int) -> bytes | None:
+    chunks, left = [], size
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_frame(fd: int) -> Any:
+    """The next frame's object, or None at the end of input."""
+    import pickle
+
+    header = _read_exact(fd, FRAME_HEADER.size)
+    if header is None:
+        return None
+    body = _read_exact(fd, FRAME_HEADER.unpack(header)[0])
+    return None if body is None else pickle.loads(body)
+
+
+def main() -> int:
+    """Run until stdin closes (the server stopping), then flush and exit."""
+    logging.basicConfig(level=logging.INFO, format="impression writer: %(message)s")
+    # Ctrl-C and a process-group SIGTERM reach this process too; it must outlive them to
+    # flush what the server still sends. The end of stdin (the server stopping, or dying)
+    # is what ends it.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    fd = sys.stdin.fileno()
+    config = _read_frame(fd)
+    if config is None:
+        return 0
+    writer = Writer(**config)
+    every = float(config.get("flush_every_s", 1.0))
+    flushed_at = time.monotonic()
+    while True:
+        ready, _, _ = select.select([fd], [], [], every)
+        if ready:
+            batch = _read_frame(fd)
+            if batch is None:
+                break
+            writer.handle(batch)
+        if writer.pending and time.monotonic() - flushed_at >= every:
+            writer.flush()
+            flushed_at = time.monotonic()
+    writer.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
