@@ -53,6 +53,12 @@ class TrainSettings:
     max_test_queries: int = 20_000
     # Long sessions would dominate training; keep at most this many positions of each.
     max_positions_per_session: int = 20
+    # Negative sampling of training queries (training/sampling.py): every positive, the first
+    # `train_keep_top` candidates in generator order and `train_keep_random` drawn from the
+    # rest. Boosting cost grows with rows; the rows dropped are easy negatives. Validation
+    # and test keep all `candidates`. Both 0, or a sum >= candidates: keep every row.
+    train_keep_top: int = 50
+    train_keep_random: int = 50
     seed: int = 42
     params: dict[str, Any] = field(default_factory=lambda: dict(LGBM_PARAMS))
     num_boost_round: int = NUM_BOOST_ROUND

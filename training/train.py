@@ -51,7 +51,8 @@ from training.evaluate import (
     report_tables,
 )
 from training.params import TrainSettings
-from training.progress import count_progress, round_progress
+from training.progress import PhaseClock, count_progress, round_progress
+from training.sampling import sample_candidates
 
 PROMOTION_METRIC = "NDCG@10"
 
@@ -120,23 +121,39 @@ def build_window(
     return WindowData(window, catalog, log, examples)
 
 
-def fit(train: ExampleSet, valid: ExampleSet, settings: TrainSettings) -> lgb.Booster:
-    """Train the LambdaRank model, early-stopping on validation NDCG@10."""
+def fit(
+    train: ExampleSet,
+    valid: ExampleSet,
+    settings: TrainSettings,
+    *,
+    timings: dict[str, float] | None = None,
+    log_line: Any = print,
+) -> lgb.Booster:
+    """Train the LambdaRank model, early-stopping on validation NDCG@10.
+
+    Binning the matrices into LightGBM's Dataset is part of the fit (LightGBM's own work on
+    the matrix); `timings` gets `fit_dataset_s` and `fit_boost_s` when given.
+    """
     if len(train.group) == 0:
         raise ValueError(
             "the train window produced no query whose next item is among the candidates; "
             "the data set is too small or too sparse to train on (see `recsys train` output)"
         )
     params = dict(settings.params)
+    t0 = time.perf_counter()
+    log_line(
+        f"  binning {len(train.X):,} training and {len(valid.X):,} validation rows "
+        f"({train.X.shape[1]} features) ..."
+    )
     dtrain = lgb.Dataset(
         train.X,
         label=train.label,
         group=train.group,
         feature_name=train.feature_names,
         free_raw_data=True,
-        params={"verbose": -1},
+        params={**params, "verbose": -1},
     )
-    callbacks: list[Any] = [round_progress(settings.num_boost_round)]
+    callbacks: list[Any] = [round_progress(settings.num_boost_round, log_line=log_line)]
     valid_sets = []
     if len(valid.group):
         dvalid = lgb.Dataset(
@@ -145,14 +162,19 @@ def fit(train: ExampleSet, valid: ExampleSet, settings: TrainSettings) -> lgb.Bo
             group=valid.group,
             reference=dtrain,
             feature_name=valid.feature_names,
+            params={**params, "verbose": -1},
         )
+        dvalid.construct()  # constructs dtrain first (its bins are the reference)
         valid_sets = [dvalid]
         callbacks.append(
             lgb.early_stopping(
                 settings.early_stopping_rounds, first_metric_only=True, verbose=False
             )
         )
-    return lgb.train(
+    else:
+        dtrain.construct()
+    binned = time.perf_counter()
+    booster = lgb.train(
         params,
         dtrain,
         num_boost_round=settings.num_boost_round,
@@ -160,6 +182,10 @@ def fit(train: ExampleSet, valid: ExampleSet, settings: TrainSettings) -> lgb.Bo
         valid_names=["valid"][: len(valid_sets)],
         callbacks=callbacks,
     )
+    if timings is not None:
+        timings["fit_dataset_s"] = binned - t0
+        timings["fit_boost_s"] = time.perf_counter() - binned
+    return booster
 
 
 def data_fingerprint(exports: Path) -> str:
@@ -184,7 +210,7 @@ def run(
     log_line: Any = print,
 ) -> TrainOutcome:
     """Run the whole training job; return what it produced and whether it was promoted."""
-    timings: dict[str, float] = {}
+    clock = PhaseClock(log_line=log_line)
     layout_paths = paths()
     # the folder behind the exports link, once: a build published meanwhile cannot mix in
     exports = export_sets.resolve(layout_paths.exports)
@@ -198,42 +224,60 @@ def run(
         "test": settings.max_test_queries,
     }
     for name, cap in caps.items():
-        t0 = time.perf_counter()
-        data[name] = build_window(
-            windows[name],
-            exports=exports,
-            layout=layout,
-            fetch=fetch,
-            settings=settings,
-            max_queries=cap,
-            training=name != "test",
-            log_line=log_line,
-        )
-        timings[f"examples_{name}_s"] = time.perf_counter() - t0
+        with clock.phase(f"examples_{name}_s"):
+            data[name] = build_window(
+                windows[name],
+                exports=exports,
+                layout=layout,
+                fetch=fetch,
+                settings=settings,
+                max_queries=cap,
+                training=name != "test",
+                log_line=log_line,
+            )
 
-    t0 = time.perf_counter()
-    booster = fit(data["train"].examples, data["valid"].examples, settings)
-    timings["fit_s"] = time.perf_counter() - t0
+    train_examples = data["train"].examples
+    if _samples(settings):
+        with clock.phase("sample_s"):
+            train_examples = sample_candidates(
+                train_examples,
+                top=settings.train_keep_top,
+                random=settings.train_keep_random,
+                seed=settings.seed,
+            )
+        log_line(
+            f"  train negatives sampled: {len(train_examples.X):,} of "
+            f"{len(data['train'].examples.X):,} rows kept (every positive, the first "
+            f"{settings.train_keep_top} candidates, {settings.train_keep_random} of the rest)"
+        )
+    fit_parts: dict[str, float] = {}
+    with clock.phase("fit_s", "Fitting the LambdaRank ranker (LightGBM)"):
+        booster = fit(
+            train_examples, data["valid"].examples, settings, timings=fit_parts, log_line=log_line
+        )
     log_line(f"Trained {booster.num_trees()} trees (best iteration {booster.best_iteration}).")
 
     test = data["test"]
-    t0 = time.perf_counter()
-    scores = np.asarray(
-        booster.predict(test.examples.X, num_iteration=booster.best_iteration or None)
-    )
-    results = [ranker_result(test.examples, scores)]
-    results += baseline_results(test.examples, test.log, test.catalog)
-    tables = report_tables(results, test.examples, test.catalog)
-    recall = candidate_recall(test.examples)
-    in_session = query_masks(test.examples)[IN_SESSION]
-    sessions = test.examples.queries["session"].to_numpy()
-    gains = lift_intervals(results, sessions, in_session, seed=settings.seed)
-    timings["evaluate_s"] = time.perf_counter() - t0
+    with clock.phase(
+        "evaluate_s",
+        f"Evaluating the ranker and baselines on {len(test.examples.queries):,} test queries",
+    ):
+        scores = np.asarray(
+            booster.predict(test.examples.X, num_iteration=booster.best_iteration or None)
+        )
+        results = [ranker_result(test.examples, scores)]
+        results += baseline_results(test.examples, test.log, test.catalog)
+        tables = report_tables(results, test.examples, test.catalog)
+        recall = candidate_recall(test.examples)
+        in_session = query_masks(test.examples)[IN_SESSION]
+        sessions = test.examples.queries["session"].to_numpy()
+        gains = lift_intervals(results, sessions, in_session, seed=settings.seed)
 
     version = _version_name(exports)
     window_text = f"test window {_span(test.window)}"
     ranker_metrics = metrics(results[0].ranks[in_session])
-    current_metrics, current = _current_on(test.examples, layout_paths.models)
+    with clock.phase("gate_s"):
+        current_metrics, current = _current_on(test.examples, layout_paths.models)
     decision = registry.gate(
         new=ranker_metrics,
         current=current_metrics,
@@ -241,7 +285,8 @@ def run(
         metric=PROMOTION_METRIC,
         window=window_text,
     )
-    timings["total_s"] = time.perf_counter() - started
+    # what metadata.json records: every phase up to the gate (registering comes after)
+    timings = {**clock.seconds, **fit_parts, "total_s": time.perf_counter() - started}
 
     importance = dict(
         zip(booster.feature_name(), booster.feature_importance("gain").tolist(), strict=True)
@@ -284,6 +329,7 @@ def run(
             }
             for name, d in data.items()
         },
+        "train_rows_fitted": len(train_examples.X),
         "data_fingerprint": data_fingerprint(exports),
         "git_revision": git_revision(),
         "test_metrics": ranker_metrics,
@@ -293,7 +339,10 @@ def run(
     from training.report import render_html
 
     model_text = booster.model_to_string(num_iteration=booster.best_iteration or None)
-    with model_check.scratch_dir() as scratch:
+    with (
+        clock.phase("register_s", "Compiling, sealing and registering the model"),
+        model_check.scratch_dir() as scratch,
+    ):
         # compiled twin, probe batch and hashes: what `recsys promote` and the server check
         sealed, metadata[model_check.INTEGRITY_KEY] = model_check.seal(
             model_text, test.examples.X, Path(scratch)
@@ -309,12 +358,21 @@ def run(
             },
         )
     if decision.promoted:
-        check = model_check.validate(model_dir)
+        with clock.phase("promote_s", "Checking the sealed model in a fresh process"):
+            check = model_check.validate(model_dir)
         if check.ok:
             registry.promote(layout_paths.models, version)
         else:
             decision = registry.Decision(False, f"not promoted: {check.reason}")
+    log_line(f"Time per phase: {clock.breakdown()}")
+    timings = {**clock.seconds, **fit_parts, "total_s": time.perf_counter() - started}
     return TrainOutcome(version, model_dir, tables, recall, gains, decision, timings)
+
+
+def _samples(settings: TrainSettings) -> bool:
+    """Whether training queries are down-sampled (see TrainSettings.train_keep_top)."""
+    kept = settings.train_keep_top + settings.train_keep_random
+    return 0 < kept < settings.candidates
 
 
 def strict_json(document: Any) -> str:
