@@ -153,7 +153,7 @@ def fit(
         free_raw_data=True,
         params={**params, "verbose": -1},
     )
-    callbacks: list[Any] = [round_progress(settings.num_boost_round, log_line=log_line)]
+    callbacks: list[Any] = []
     valid_sets = []
     if len(valid.group):
         dvalid = lgb.Dataset(
@@ -174,6 +174,9 @@ def fit(
     else:
         dtrain.construct()
     binned = time.perf_counter()
+    log_line(f"  binned in {binned - t0:.1f} s; boosting (early stopping on validation NDCG@10)")
+    # created now, so the rounds' elapsed time and ETA leave the binning out
+    callbacks.append(round_progress(settings.num_boost_round, log_line=log_line))
     booster = lgb.train(
         params,
         dtrain,
