@@ -26,7 +26,8 @@ SOAK_WORLD ?= data/bench/soak-world
 
 .DEFAULT_GOAL := help
 .PHONY: help setup redis stop data features train batch-score serve demo test lint audit \
-        monitor bench bench-offline bench-serve bench-batch browser wrk docs docs-serve clean contract soak
+        monitor bench bench-offline bench-serve bench-batch bench-train browser wrk docs docs-serve \
+        clean contract soak
 
 help: ## List the targets and the variables they take
 	@echo "Targets:"
@@ -125,13 +126,16 @@ docs: setup ## dbt docs of the built warehouse (no rebuild): one HTML file that 
 docs-serve: setup ## Serve the dbt docs on http://127.0.0.1:8080 (dbt docs serve)
 	$(RECSYS) docs --serve
 
-bench: bench-offline bench-batch bench-serve ## All benchmarks; results in benchmarks.json and BENCHMARKS.md
+bench: bench-offline bench-batch bench-train bench-serve ## All benchmarks; results in benchmarks.json and BENCHMARKS.md
 
 bench-offline: setup ## dbt build on 1M/5M events; materialize rows/s next to stock Feast
 	$(BIN)/python -m bench.offline
 
 bench-batch: setup ## Batch scoring users/s with 300 candidates each
 	$(BIN)/python -m bench.batch
+
+bench-train: setup ## recsys train on the demo world vs LightGBM's own fit, same runs
+	$(BIN)/python -m bench.train
 
 bench-serve: setup wrk ## Load test the API next to `feast serve` in the same run
 	$(BIN)/python -m bench.serve

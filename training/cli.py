@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from training.params import TrainSettings
 
 
 def train(
@@ -14,28 +17,41 @@ def train(
     param: list[str] | None = typer.Option(
         None, help="Set a LightGBM parameter (repeatable), e.g. --param num_leaves=63."
     ),
+    train_keep_top: int | None = typer.Option(
+        None,
+        help="Negative sampling: candidates kept from the head of each training query's list "
+        "(default in training/params.py; every positive is always kept).",
+    ),
+    train_keep_random: int | None = typer.Option(
+        None,
+        help="Negative sampling: candidates drawn at random from the rest of each training "
+        "query's list. --train-keep-top 0 --train-keep-random 0 trains on every candidate.",
+    ),
 ) -> None:
     """Build a training set through Feast, train the ranker, evaluate, register, promote."""
-    from dataclasses import replace
+    import time
 
+    started = time.perf_counter()
+    print("Loading the feature store (Feast) ...", flush=True)
     from recsys.contract import FEATURE_SERVICE
     from recsys.pipeline.feast_ops import feature_store, sync_sources
     from recsys.ranking.inputs import ranker_inputs
     from training import train as training_job
     from training.features import historical_fetcher
-    from training.params import TrainSettings
 
-    settings = TrainSettings(seed=seed)
-    if max_train_queries:
-        settings = replace(settings, max_train_queries=max_train_queries)
-    if max_test_queries:
-        settings = replace(settings, max_test_queries=max_test_queries)
-    settings.params["seed"] = seed
-    settings.params.update(parse_params(param or []))
+    settings = settings_from_options(
+        max_train_queries=max_train_queries,
+        max_test_queries=max_test_queries,
+        seed=seed,
+        param=param or [],
+        train_keep_top=train_keep_top,
+        train_keep_random=train_keep_random,
+    )
     store = feature_store(connect_redis=False)
     for line in sync_sources(store):  # a copied data dir: read its own files, not the old ones
         print(f"source moved, view re-registered: {line}")
     inputs = ranker_inputs(store, FEATURE_SERVICE)
+    print(f"  feature store loaded: {time.perf_counter() - started:.1f} s", flush=True)
     outcome = training_job.run(
         settings=settings,
         layout=inputs.layout,
@@ -43,6 +59,36 @@ def train(
         feature_refs=inputs.refs,
     )
     print(training_job.summary_table(outcome))
+
+
+def settings_from_options(
+    *,
+    max_train_queries: int | None,
+    max_test_queries: int | None,
+    seed: int,
+    param: list[str],
+    train_keep_top: int | None,
+    train_keep_random: int | None,
+) -> TrainSettings:
+    """The run's settings: training/params.py defaults with the command's options applied."""
+    from dataclasses import replace
+
+    from training.params import TrainSettings
+
+    settings = TrainSettings(seed=seed)
+    overrides: dict[str, Any] = {
+        "max_train_queries": max_train_queries or None,  # 0 keeps the default, as before
+        "max_test_queries": max_test_queries or None,
+        "train_keep_top": train_keep_top,
+        "train_keep_random": train_keep_random,
+    }
+    for name, value in overrides.items():
+        if value is not None and value < 0:
+            raise typer.BadParameter(f"--{name.replace('_', '-')} {value}: expected >= 0")
+    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    settings.params["seed"] = seed
+    settings.params.update(parse_params(param))
+    return settings
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:

@@ -18,7 +18,10 @@ LGBM_PARAMS: dict[str, Any] = {
     "lambdarank_truncation_level": 20,
     # Labels are 0 (not next), 1 (viewed next), 2 (carted next), 3 (bought next).
     "label_gain": [0.0, 1.0, 3.0, 7.0],
-    "learning_rate": 0.05,
+    # 0.1 (LightGBM's default) with early stopping: on the demo world it stopped at 68 trees
+    # where 0.05 needed 115-150, with the same test HR@20 / MRR@20 / NDCG@10 (issue 13), and
+    # fewer trees are also cheaper to compile and to score at serving.
+    "learning_rate": 0.1,
     # Serving cost is trees x depth per candidate: 31 leaves and <= 300 trees keep a 300-item
     # request well under a millisecond once compiled.
     "num_leaves": 31,
@@ -53,6 +56,14 @@ class TrainSettings:
     max_test_queries: int = 20_000
     # Long sessions would dominate training; keep at most this many positions of each.
     max_positions_per_session: int = 20
+    # Negative sampling of training queries (training/sampling.py): every positive, the first
+    # `train_keep_top` candidates in generator order and `train_keep_random` drawn uniformly
+    # from the rest. Boosting cost grows with rows. A uniform draw keeps the head/tail mix of
+    # negatives the ranker meets at serving; favouring the head (50 + 50) cost 0.013 HR@20 on
+    # the demo world, uniform 100 cost nothing. Validation and test keep all `candidates`.
+    # Both 0, or a sum >= candidates: train on every row.
+    train_keep_top: int = 0
+    train_keep_random: int = 100
     seed: int = 42
     params: dict[str, Any] = field(default_factory=lambda: dict(LGBM_PARAMS))
     num_boost_round: int = NUM_BOOST_ROUND

@@ -7,7 +7,8 @@ trained for minutes in silence. This callback prints a line at most every few se
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -59,3 +60,35 @@ def count_progress(
         log_line(f"    {label}: {done:,}/{total:,} ({share:.0%}), {now - started:.0f} s")
 
     return progress
+
+
+class PhaseClock:
+    """Wall time of a job's named phases, announced when a phase may take a while.
+
+    `with clock.phase("fit", "Fitting the ranker"):` prints the title first (so a slow step
+    is never silent), then how long it took; `clock.seconds` holds every phase's seconds and
+    `clock.breakdown()` is one line for the end of the job.
+    """
+
+    def __init__(self, *, log_line: Callable[[str], Any] = print) -> None:
+        self.seconds: dict[str, float] = {}
+        self._log_line = log_line
+
+    @contextmanager
+    def phase(self, name: str, title: str | None = None) -> Iterator[None]:
+        """Time the block as `name`; with a title, announce it and report its duration."""
+        if title:
+            self._log_line(f"{title} ...")
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            self.seconds[name] = self.seconds.get(name, 0.0) + elapsed
+            if title:
+                self._log_line(f"  {title[0].lower() + title[1:]}: {elapsed:.1f} s")
+
+    def breakdown(self) -> str:
+        """`name 1.2 s, other 3.4 s (total 4.6 s)`, in the order the phases ran."""
+        parts = [f"{name} {s:.1f} s" for name, s in self.seconds.items()]
+        return ", ".join(parts) + f" (total {sum(self.seconds.values()):.1f} s)"

@@ -52,7 +52,8 @@ from training.evaluate import (
     report_tables,
 )
 from training.params import TrainSettings
-from training.progress import count_progress, round_progress
+from training.progress import PhaseClock, count_progress, round_progress
+from training.sampling import sample_candidates
 
 PROMOTION_METRIC = "NDCG@10"
 
@@ -121,23 +122,39 @@ def build_window(
     return WindowData(window, catalog, log, examples)
 
 
-def fit(train: ExampleSet, valid: ExampleSet, settings: TrainSettings) -> lgb.Booster:
-    """Train the LambdaRank model, early-stopping on validation NDCG@10."""
+def fit(
+    train: ExampleSet,
+    valid: ExampleSet,
+    settings: TrainSettings,
+    *,
+    timings: dict[str, float] | None = None,
+    log_line: Any = print,
+) -> lgb.Booster:
+    """Train the LambdaRank model, early-stopping on validation NDCG@10.
+
+    Binning the matrices into LightGBM's Dataset is part of the fit (LightGBM's own work on
+    the matrix); `timings` gets `fit_dataset_s` and `fit_boost_s` when given.
+    """
     if len(train.group) == 0:
         raise ValueError(
             "the train window produced no query whose next item is among the candidates; "
             "the data set is too small or too sparse to train on (see `recsys train` output)"
         )
     params = dict(settings.params)
+    t0 = time.perf_counter()
+    log_line(
+        f"  binning {len(train.X):,} training and {len(valid.X):,} validation rows "
+        f"({train.X.shape[1]} features) ..."
+    )
     dtrain = lgb.Dataset(
         train.X,
         label=train.label,
         group=train.group,
         feature_name=train.feature_names,
         free_raw_data=True,
-        params={"verbose": -1},
+        params={**params, "verbose": -1},
     )
-    callbacks: list[Any] = [round_progress(settings.num_boost_round)]
+    callbacks: list[Any] = []
     valid_sets = []
     if len(valid.group):
         dvalid = lgb.Dataset(
@@ -146,14 +163,22 @@ def fit(train: ExampleSet, valid: ExampleSet, settings: TrainSettings) -> lgb.Bo
             group=valid.group,
             reference=dtrain,
             feature_name=valid.feature_names,
+            params={**params, "verbose": -1},
         )
+        dvalid.construct()  # constructs dtrain first (its bins are the reference)
         valid_sets = [dvalid]
         callbacks.append(
             lgb.early_stopping(
                 settings.early_stopping_rounds, first_metric_only=True, verbose=False
             )
         )
-    return lgb.train(
+    else:
+        dtrain.construct()
+    binned = time.perf_counter()
+    log_line(f"  binned in {binned - t0:.1f} s; boosting (early stopping on validation NDCG@10)")
+    # created now, so the rounds' elapsed time and ETA leave the binning out
+    callbacks.append(round_progress(settings.num_boost_round, log_line=log_line))
+    booster = lgb.train(
         params,
         dtrain,
         num_boost_round=settings.num_boost_round,
@@ -161,6 +186,10 @@ def fit(train: ExampleSet, valid: ExampleSet, settings: TrainSettings) -> lgb.Bo
         valid_names=["valid"][: len(valid_sets)],
         callbacks=callbacks,
     )
+    if timings is not None:
+        timings["fit_dataset_s"] = binned - t0
+        timings["fit_boost_s"] = time.perf_counter() - binned
+    return booster
 
 
 def data_fingerprint(exports: Path) -> str:
@@ -185,7 +214,7 @@ def run(
     log_line: Any = print,
 ) -> TrainOutcome:
     """Run the whole training job; return what it produced and whether it was promoted."""
-    timings: dict[str, float] = {}
+    clock = PhaseClock(log_line=log_line)
     layout_paths = paths()
     # the folder behind the exports link, once: a build published meanwhile cannot mix in
     exports = export_sets.resolve(layout_paths.exports)
@@ -199,42 +228,60 @@ def run(
         "test": settings.max_test_queries,
     }
     for name, cap in caps.items():
-        t0 = time.perf_counter()
-        data[name] = build_window(
-            windows[name],
-            exports=exports,
-            layout=layout,
-            fetch=fetch,
-            settings=settings,
-            max_queries=cap,
-            training=name != "test",
-            log_line=log_line,
-        )
-        timings[f"examples_{name}_s"] = time.perf_counter() - t0
+        with clock.phase(f"examples_{name}_s"):
+            data[name] = build_window(
+                windows[name],
+                exports=exports,
+                layout=layout,
+                fetch=fetch,
+                settings=settings,
+                max_queries=cap,
+                training=name != "test",
+                log_line=log_line,
+            )
 
-    t0 = time.perf_counter()
-    booster = fit(data["train"].examples, data["valid"].examples, settings)
-    timings["fit_s"] = time.perf_counter() - t0
+    train_examples = data["train"].examples
+    if _samples(settings):
+        with clock.phase("sample_s"):
+            train_examples = sample_candidates(
+                train_examples,
+                top=settings.train_keep_top,
+                random=settings.train_keep_random,
+                seed=settings.seed,
+            )
+        log_line(
+            f"  train negatives sampled: {len(train_examples.X):,} of "
+            f"{len(data['train'].examples.X):,} rows kept (every positive, the first "
+            f"{settings.train_keep_top} candidates, {settings.train_keep_random} of the rest)"
+        )
+    fit_parts: dict[str, float] = {}
+    with clock.phase("fit_s", "Fitting the LambdaRank ranker (LightGBM)"):
+        booster = fit(
+            train_examples, data["valid"].examples, settings, timings=fit_parts, log_line=log_line
+        )
     log_line(f"Trained {booster.num_trees()} trees (best iteration {booster.best_iteration}).")
 
     test = data["test"]
-    t0 = time.perf_counter()
-    scores = np.asarray(
-        booster.predict(test.examples.X, num_iteration=booster.best_iteration or None)
-    )
-    results = [ranker_result(test.examples, scores)]
-    results += baseline_results(test.examples, test.log, test.catalog)
-    tables = report_tables(results, test.examples, test.catalog)
-    recall = candidate_recall(test.examples)
-    in_session = query_masks(test.examples)[IN_SESSION]
-    sessions = test.examples.queries["session"].to_numpy()
-    gains = lift_intervals(results, sessions, in_session, seed=settings.seed)
-    timings["evaluate_s"] = time.perf_counter() - t0
+    with clock.phase(
+        "evaluate_s",
+        f"Evaluating the ranker and baselines on {len(test.examples.queries):,} test queries",
+    ):
+        scores = np.asarray(
+            booster.predict(test.examples.X, num_iteration=booster.best_iteration or None)
+        )
+        results = [ranker_result(test.examples, scores)]
+        results += baseline_results(test.examples, test.log, test.catalog)
+        tables = report_tables(results, test.examples, test.catalog)
+        recall = candidate_recall(test.examples)
+        in_session = query_masks(test.examples)[IN_SESSION]
+        sessions = test.examples.queries["session"].to_numpy()
+        gains = lift_intervals(results, sessions, in_session, seed=settings.seed)
 
     version = _version_name(exports)
     window_text = f"test window {_span(test.window)}"
     ranker_metrics = metrics(results[0].ranks[in_session])
-    current_metrics, current = _current_on(test.examples, layout_paths.models)
+    with clock.phase("gate_s"):
+        current_metrics, current = _current_on(test.examples, layout_paths.models)
     decision = registry.gate(
         new=ranker_metrics,
         current=current_metrics,
@@ -242,7 +289,8 @@ def run(
         metric=PROMOTION_METRIC,
         window=window_text,
     )
-    timings["total_s"] = time.perf_counter() - started
+    # what metadata.json records: every phase up to the gate (registering comes after)
+    timings = {**clock.seconds, **fit_parts, "total_s": time.perf_counter() - started}
 
     importance = dict(
         zip(booster.feature_name(), booster.feature_importance("gain").tolist(), strict=True)
@@ -285,6 +333,7 @@ def run(
             }
             for name, d in data.items()
         },
+        "train_rows_fitted": len(train_examples.X),
         "data_fingerprint": data_fingerprint(exports),
         "git_revision": git_revision(),
         "test_metrics": ranker_metrics,
@@ -294,16 +343,21 @@ def run(
     from training.report import render_html
 
     model_text = booster.model_to_string(num_iteration=booster.best_iteration or None)
-    # what drift compares served vectors with (recsys/monitoring/reference.py)
-    train_set = data["train"].examples
+    # What drift compares served vectors with (recsys/monitoring/reference.py). The
+    # validation window has every candidate per query, as the server has; the training set's
+    # negatives are sampled.
+    reference_set = data["valid"].examples
     reference_json = monitoring_reference.build(
-        X=train_set.X,
-        group=train_set.group,
-        feature_names=train_set.feature_names,
+        X=reference_set.X,
+        group=reference_set.group,
+        feature_names=reference_set.feature_names,
         predict=lambda x: booster.predict(x, num_iteration=booster.best_iteration or None),
         seed=settings.seed,
     ).to_json()
-    with model_check.scratch_dir() as scratch:
+    with (
+        clock.phase("register_s", "Compiling, sealing and registering the model"),
+        model_check.scratch_dir() as scratch,
+    ):
         # compiled twin, probe batch and hashes: what `recsys promote` and the server check
         sealed, metadata[model_check.INTEGRITY_KEY] = model_check.seal(
             model_text, test.examples.X, Path(scratch)
@@ -320,12 +374,21 @@ def run(
             },
         )
     if decision.promoted:
-        check = model_check.validate(model_dir)
+        with clock.phase("promote_s", "Checking the sealed model in a fresh process"):
+            check = model_check.validate(model_dir)
         if check.ok:
             registry.promote(layout_paths.models, version)
         else:
             decision = registry.Decision(False, f"not promoted: {check.reason}")
+    log_line(f"Time per phase: {clock.breakdown()}")
+    timings = {**clock.seconds, **fit_parts, "total_s": time.perf_counter() - started}
     return TrainOutcome(version, model_dir, tables, recall, gains, decision, timings)
+
+
+def _samples(settings: TrainSettings) -> bool:
+    """Whether training queries are down-sampled (see TrainSettings.train_keep_top)."""
+    kept = settings.train_keep_top + settings.train_keep_random
+    return 0 < kept < settings.candidates
 
 
 def strict_json(document: Any) -> str:

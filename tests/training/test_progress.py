@@ -5,7 +5,7 @@ from __future__ import annotations
 import lightgbm as lgb
 import numpy as np
 
-from training.progress import count_progress, round_progress
+from training.progress import PhaseClock, count_progress, round_progress
 
 
 def test_rounds_are_reported_with_the_validation_metric_and_an_eta() -> None:
@@ -51,3 +51,19 @@ def test_counts_are_reported_until_the_total() -> None:
         progress(step)
     # A slow clock prints only the end; the end always prints.
     assert [line.strip() for line in lines] == ["train queries: 2,500/2,500 (100%), 0 s"]
+
+
+def test_phases_are_announced_timed_and_summed() -> None:
+    lines: list[str] = []
+    clock = PhaseClock(log_line=lines.append)
+    with clock.phase("fit_s", "Fitting the ranker"):
+        pass
+    with clock.phase("quiet_s"):
+        pass
+    with clock.phase("fit_s"):  # a phase that runs twice adds up
+        pass
+    assert lines[0] == "Fitting the ranker ..."
+    assert lines[1].startswith("  fitting the ranker: ") and lines[1].endswith(" s")
+    assert len(lines) == 2  # untitled phases are timed, not announced
+    assert list(clock.seconds) == ["fit_s", "quiet_s"]
+    assert clock.breakdown().startswith("fit_s ") and "(total " in clock.breakdown()

@@ -86,6 +86,16 @@ def test_a_version_records_what_it_was_built_from(world: World) -> None:
     assert meta["git_revision"]
     assert meta["params"]["objective"] == "lambdarank"
     assert meta["features"] and all(isinstance(f, str) for f in meta["features"])
+    # training queries were down-sampled (validation and test were not), and the fit's
+    # phases were timed: what `make bench-train` reads
+    windows = meta["data_windows"]
+    assert 0 < meta["train_rows_fitted"] < windows["train"]["rows"]
+    assert meta["train_rows_fitted"] <= windows["train"]["queries"] * (
+        meta["settings"]["train_keep_top"] + meta["settings"]["train_keep_random"] + 1
+    )
+    timings = meta["timings"]
+    assert {"examples_train_s", "sample_s", "fit_s", "evaluate_s", "total_s"} <= set(timings)
+    assert timings["fit_dataset_s"] + timings["fit_boost_s"] <= timings["fit_s"]
     report = (folder / "report.html").read_text()
     assert report.count("<img") >= 4 and "sknn" in report
     assert registry.current_version(world.models) == world.model_version
