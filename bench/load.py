@@ -26,7 +26,7 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 
-REPLAY_SCRIPT = Path(__file__).resolve().parent / "bench_scripts" / "replay.lua"
+REPLAY_SCRIPT = Path(__file__).resolve().parent / "scripts" / "replay.lua"
 _JSON_PREFIX = "BENCH_JSON "
 
 

@@ -15,7 +15,9 @@ Nothing here can block a request: the server only ever drops what does not fit i
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import select
 import signal
@@ -47,25 +49,28 @@ from serving.metrics import (
 )
 
 log = logging.getLogger("serving.impression_writer")
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_EMPTY_FEATURES = '"features":{"names":[],"rows":[]}}'
 
 
-def float32_values(rows: np.ndarray) -> list[list[float | None]]:
-    """Rows as JSON-ready floats: 9 significant digits (the float32 read back exactly), NaN->None.
+def float32_rows(rows: np.ndarray) -> list[str]:
+    """Each row of float32 values as a JSON array: 9 significant digits, NaN and inf as null.
 
-    Printing the float32 values as float64 would take 17 digits each (twice the bytes, slower).
+    Nine significant digits read back as exactly the float32 the ranker read (FLT_DECIMAL_DIG);
+    one printf-style format per row is about 2.5x faster than json's float repr, and the
+    vectors are most of a line. Integral values come out without a decimal point ("3").
     """
     x = rows.astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        magnitude = np.floor(np.log10(np.abs(x)))
-    magnitude[~np.isfinite(magnitude)] = 0
-    scale = 10.0 ** (8 - magnitude)
-    with np.errstate(invalid="ignore", over="ignore"):
-        rounded = np.round(x * scale) / scale
-    rounded = np.where(np.isfinite(rounded), rounded, x)
-    values = rounded.tolist()
-    if np.isnan(x).any() or np.isinf(x).any():
-        return [[v if v == v and abs(v) != float("inf") else None for v in row] for row in values]
-    return values
+    finite: list[bool] = np.isfinite(x).all(axis=1).tolist()
+    table: list[list[float]] = x.tolist()  # type: ignore[assignment]
+    fmt = ",".join(["%.9g"] * x.shape[1])
+    out = []
+    for values, ok in zip(table, finite, strict=True):
+        if ok:
+            out.append(f"[{fmt % tuple(values)}]")
+        else:
+            out.append(_ENCODE([v if math.isfinite(v) else None for v in values]))
+    return out
 
 
 class Writer:
@@ -95,6 +100,7 @@ class Writer:
         self._day = ""
         self._part = 0
         self._lines: list[str] = []
+        self._names_json: dict[tuple[str, ...], str] = {}
         self._redis_warned_at = -float("inf")
         self._redis = redis.Redis.from_url(
             redis_url,
@@ -112,7 +118,7 @@ class Writer:
         for shown in batch:
             self._signals(shown)
             if self._write_files:
-                self._lines.append(dumps(_record(shown)))
+                self._lines.append(line(shown, self._names_json))
         self._remember(batch)
 
     def flush(self) -> None:
@@ -190,8 +196,32 @@ class Writer:
                 log.warning("could not record last impressions in Redis: %s", type(exc).__name__)
 
 
-def _record(shown: Shown) -> dict[str, Any]:
+def line(shown: Shown, names_json: dict[tuple[str, ...], str]) -> str:
+    """One impression line: `build_record`'s JSON, with the vectors encoded in bulk.
+
+    The vectors are most of a line (20 items x ~60 values): through build_record and
+    json.dumps they cost ~0.9 ms a line; here each row is one printf-style format
+    (`float32_rows`), the rest of the line is build_record's own output. `names_json` caches
+    the encoded column names per model.
+    """
+    head = dumps(_record(shown))
     rows = shown.features
+    if rows is None or not len(rows) or not shown.feature_names:
+        return head
+    key = tuple(shown.feature_names)
+    names = names_json.get(key)
+    if names is None:
+        names = names_json[key] = _ENCODE(list(key))
+    encoded = ",".join(
+        f'{{"item_id":{_ENCODE(item_id)},"values":{values}}}'
+        for item_id, values in zip(shown.item_ids, float32_rows(rows), strict=False)
+    )
+    assert head.endswith(_EMPTY_FEATURES)
+    return f'{head[: -len(_EMPTY_FEATURES)]}"features":{{"names":{names},"rows":[{encoded}]}}}}'
+
+
+def _record(shown: Shown) -> dict[str, Any]:
+    """The line without vectors (added by `line`)."""
     return build_record(
         request_id=shown.request_id,
         served_at=datetime.fromtimestamp(shown.served_at, UTC),
@@ -204,8 +234,6 @@ def _record(shown: Shown) -> dict[str, Any]:
         candidate_count=shown.candidate_count,
         timings_ms=shown.timings_ms,
         items=list(zip(shown.item_ids, shown.scores, strict=True)),
-        feature_names=shown.feature_names or (),
-        feature_rows=float32_values(rows) if rows is not None and len(rows) else (),
     )
 
 

@@ -210,7 +210,8 @@ def test_live_signals_exist_from_the_start_and_count(serve, world: World) -> Non
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             text = client.get("/metrics").text
-            if _counter(text, "recsys_impressions_total", model_version=version) > impressions:
+            # the request counts the impression; the writer process observes the scores
+            if _counter(text, "recsys_score_count", model_version=version) > scores:
                 break
             time.sleep(0.05)
     assert _counter(text, "recsys_impressions_total", model_version=version) == impressions + 1
