@@ -27,7 +27,20 @@ from recsys.ranking.loading import load_catalog
 
 
 def _builds_of(folder: Path) -> dict[str, str | None]:
-    return {p.name: export_sets.file_build(p) for p in sorted(folder.glob("*.parquet"))}
+    """The build id stamped in each finished export of a build folder.
+
+    DuckDB's COPY writes tmp_<name>.parquet and renames it when complete: such a file is not
+    an export yet, and may be renamed away between the glob and the read.
+    """
+    builds = {}
+    for path in sorted(folder.glob("*.parquet")):
+        if path.name.startswith("tmp_"):
+            continue
+        try:
+            builds[path.name] = export_sets.file_build(path)
+        except FileNotFoundError:  # replaced by the running build since the glob
+            continue
+    return builds
 
 
 def _catalog(exports: Path) -> object:
