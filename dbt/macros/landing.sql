@@ -16,6 +16,42 @@
 {% endmacro %}
 
 
+{% macro landing_lines(location) %}
+  {#-
+    One row per non-empty line of the JSON-lines files at `location` (served events, the
+    impression log): source_file, line, source_row (its true line number) and
+    is_incomplete_line (the last line of a file that does not end in a newline: still being
+    written). Lines are split by hand instead of read_json, so a malformed line still counts
+    as a landing row. No files: an empty relation with the same columns.
+  -#}
+  {%- if landing_file_count(location) > 0 %}
+    select
+        parse_filename(file_lines.filename) as source_file,
+        rtrim(file_lines.line, chr(13)) as line,
+        file_lines.line_number as source_row,
+        file_lines.line_number = file_lines.line_count
+            and not file_lines.ends_with_newline as is_incomplete_line
+    from (
+        select
+            filename,
+            unnest(string_split(content, chr(10))) as line,
+            unnest(range(1, len(string_split(content, chr(10))) + 1)) as line_number,
+            len(string_split(content, chr(10))) as line_count,
+            suffix(content, chr(10)) as ends_with_newline
+        from read_text({{ location }})
+    ) as file_lines
+    where trim(file_lines.line) <> ''
+  {%- else %}
+    select
+        cast(null as varchar) as source_file,
+        cast(null as varchar) as line,
+        cast(null as bigint) as source_row,
+        cast(null as boolean) as is_incomplete_line
+    where false
+  {%- endif %}
+{% endmacro %}
+
+
 {% macro landing_files(location) %}
   {#- The files matching `location`, sorted; while parsing, one placeholder path. -#}
   {%- if not execute -%}

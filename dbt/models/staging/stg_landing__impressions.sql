@@ -6,37 +6,10 @@
   true line number. A file whose content does not end in a newline is being written: its last
   line is flagged is_incomplete_line, so it is reported as such and read complete next time.
 -#}
-{%- set location = source('landing', 'impressions') -%}
-{%- set has_files = landing_file_count(location) > 0 -%}
 
 with source as (
 
-    {%- if has_files %}
-    select
-        parse_filename(file_lines.filename) as source_file,
-        rtrim(file_lines.line, chr(13)) as line,
-        file_lines.line_number as source_row,
-        file_lines.line_number = file_lines.line_count
-            and not file_lines.ends_with_newline as is_incomplete_line
-    from (
-        select
-            filename,
-            unnest(string_split(content, chr(10))) as line,
-            unnest(range(1, len(string_split(content, chr(10))) + 1)) as line_number,
-            len(string_split(content, chr(10))) as line_count,
-            suffix(content, chr(10)) as ends_with_newline
-        from read_text({{ location }})
-    ) as file_lines
-    where trim(file_lines.line) <> ''
-    {%- else %}
-    -- No impression log yet: an empty relation with the same columns.
-    select
-        cast(null as varchar) as source_file,
-        cast(null as varchar) as line,
-        cast(null as bigint) as source_row,
-        cast(null as boolean) as is_incomplete_line
-    where false
-    {%- endif %}
+    {{ landing_lines(source('landing', 'impressions')) }}
 
 ),
 
