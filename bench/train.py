@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from bench.results import record
+from bench.world import cli_env, run_cli
 from recsys.redis_runtime import start_redis
 
 TARGET_FIT_S = 60.0
@@ -44,22 +42,11 @@ PHASES = [
 ]
 
 
-def _cli(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "ops", *args], env=env, check=True, stdout=subprocess.DEVNULL
-    )
-
-
-def _train_once(env: dict[str, str], models: Path) -> dict[str, Any]:
+def _train_once(env: dict[str, str], models: Path, log: Path) -> dict[str, Any]:
     """One `recsys train` as a first training: wall time, its phases, its test metrics."""
     shutil.rmtree(models, ignore_errors=True)
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "ops", "train", *DEMO_TRAIN_ARGS],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    run_cli(["train", *DEMO_TRAIN_ARGS], env, log)
     wall = time.perf_counter() - started
     (version,) = [p for p in models.iterdir() if p.is_dir() and p.name.startswith("v")]
     metadata = json.loads((version / "metadata.json").read_text())
@@ -95,19 +82,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="recsys-bench-train-") as tmp:
         root = Path(tmp)
         server = start_redis(root / "redis")
-        env = {**os.environ, "RECSYS_DATA_DIR": str(root / "data"), "REDIS_URL": server.url}
+        env = cli_env(server.url, root / "data")
         env.pop("RECSYS_START_REDIS", None)
+        log = root / "bench-train.log"
         try:
             print(f"building the demo world ({args.events:,} events) in {root} ...", flush=True)
-            _cli(
+            run_cli(
+                [
+                    *("ingest", "generate", "--events", str(args.events), "--seed", "7"),
+                    *("--dirty-fraction", "0.001"),
+                ],
                 env,
-                *("ingest", "generate", "--events", str(args.events), "--seed", "7"),
-                *("--dirty-fraction", "0.001"),
+                log,
             )
-            _cli(env, "features")
+            run_cli(["features"], env, log)
             runs = []
             for n in range(args.runs):
-                runs.append(_train_once(env, root / "data" / "models"))
+                runs.append(_train_once(env, root / "data" / "models", log))
                 last = runs[-1]
                 print(
                     f"run {n + 1}/{args.runs}: recsys train {last['end_to_end_s']:.1f} s, "
