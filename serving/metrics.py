@@ -138,6 +138,31 @@ def version_label(version: str | None) -> str:
     return version or NO_VERSION
 
 
+def observe_all(histogram: Any, values: Any) -> None:
+    """`histogram.observe(v)` for every v, in a few writes instead of two per value.
+
+    In multiprocess mode each write is a locked mmap update (~2 us); the impression writer
+    observes 20 scores per answer. Same result as observing one by one (a test compares).
+    The bucket and sum values are prometheus_client's own (pinned in uv.lock); without them
+    this falls back to one observe per value.
+    """
+    import numpy as np
+
+    array = np.asarray(values, dtype=np.float64)
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None or np.isnan(array).any():
+        for value in array.tolist():
+            histogram.observe(value)
+        return
+    # observe() counts a value in the first bucket whose upper bound is >= it.
+    counts = np.bincount(np.searchsorted(bounds, array, side="left"), minlength=len(bounds))
+    for index in np.flatnonzero(counts).tolist():
+        buckets[index].inc(int(counts[index]))
+    total.inc(float(array.sum()))
+
+
 def version_seen(version: str | None) -> None:
     """Create a version's series at 0, so rate() and ratios work before its first event."""
     label = version_label(version)

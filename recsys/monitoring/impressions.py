@@ -51,6 +51,15 @@ def last_impression_key(session_key: str) -> str:
     return LAST_IMPRESSION_KEY_PREFIX + session_key
 
 
+def carries_features(request_id: str, share: float) -> bool:
+    """Whether the line of this request carries feature vectors (RECSYS_IMPRESSION_FEATURES_SHARE).
+
+    Decided by the request id (uuid4 hex, so uniform): the same request always decides the
+    same way, and a reader can tell which lines were meant to carry vectors.
+    """
+    return int(request_id[:8], 16) < share * 0x1_0000_0000
+
+
 def file_name(*, day: str, host: str, pid: int, part: int = 0) -> str:
     """A log file's name: day as YYYYMMDD; part > 0 for the files after a size rotation."""
     suffix = f".{part}" if part else ""

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from recsys.contract import session_key
+from recsys.monitoring.impressions import carries_features
 from serving.auth import ReadKey
 from serving.deps import Impressions, State
 from serving.impressions import Shown
@@ -112,6 +113,12 @@ async def recommendations(
     # Counted here, not by the writer, so the count is exact even when the log drops lines.
     IMPRESSIONS.labels(model_version=version_label(result.model_version)).inc()
     top_n = state.settings.impression_features_top_n or None
+    # Only the sampled answers hand their vectors over: the others cost no pickling either.
+    vectors = result.features
+    if vectors is not None and not carries_features(
+        request_id, state.settings.impression_features_share
+    ):
+        vectors = None
     impressions.submit(  # a queue put: the writer process does the work (serving/impressions.py)
         Shown(
             request_id=request_id,
@@ -128,7 +135,7 @@ async def recommendations(
             item_ids=[item.item_id for item in result.items],
             scores=[item.score for item in result.items],
             feature_names=result.feature_names,
-            features=None if result.features is None else result.features[:top_n],
+            features=None if vectors is None else vectors[:top_n],
         )
     )
     return RecommendationsOut(

@@ -86,7 +86,8 @@ def run_monitor(
 
 def replay(world: World, data_dir: Path) -> tuple[int, int]:
     """Replay sessions through a live server on `data_dir`; (answers, events with request_id)."""
-    live, server, thread = start_server(world_settings(world, data_dir=data_dir))
+    settings = world_settings(world, data_dir=data_dir, impression_features_share=1.0)
+    live, server, thread = start_server(settings)
     answers = clicks = 0
     try:
         with live.client() as client:
@@ -242,7 +243,8 @@ def test_a_user_feature_changed_in_redis_is_reported_as_skew(
     changed = _tamper_user_feature(url, user, list(names))
     since = datetime.now(UTC).isoformat()
     live, server, thread = start_server(world_settings(world, data_dir=replayed.data_dir,
-                                                      redis_url=url))  # fmt: skip
+                                                      redis_url=url,
+                                                      impression_features_share=1.0))  # fmt: skip
     try:
         with live.client() as client:
             for number, (_, _, item, kind, _) in enumerate(events):

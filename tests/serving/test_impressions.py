@@ -23,6 +23,7 @@ from recsys.contract import session_key
 from recsys.monitoring.impressions import (
     FEATURE_GROUPS,
     FIELDS,
+    carries_features,
     last_impression_key,
     problems,
     read_impressions,
@@ -47,6 +48,8 @@ def serve(world: World, data_dir: Path) -> Iterator:
     running = []
 
     def make(**overrides: object) -> LiveServer:
+        # Every line carries vectors unless a test asks otherwise: they check each line.
+        overrides = {"impression_features_share": 1.0, **overrides}
         live, server, thread = start_server(world_settings(world, data_dir=data_dir, **overrides))
         running.append((server, thread))
         return live
@@ -140,6 +143,23 @@ def test_top_n_limits_the_vectors_and_off_writes_no_file(serve) -> None:
     lines = _lines(live.settings, prefix)
     assert [line["user_id"] for line in lines] == [f"{prefix}a"]
     assert len(lines[0]["items"]) == 6 and len(lines[0]["features"]["rows"]) == 2
+
+
+def test_a_share_of_the_lines_carries_vectors_chosen_by_request_id(serve) -> None:
+    live = serve(impression_features_share=0.3)
+    prefix = f"share-{uuid.uuid4().hex[:8]}-"
+    with live.client() as client:
+        for n in range(60):
+            response = client.get(f"/recommendations/{prefix}{n % 9}", params={"k": 4})
+            assert response.status_code == 200, response.text
+    serve.stop_all()
+    lines = _lines(live.settings, prefix)
+    assert len(lines) == 60
+    with_vectors = {r["request_id"] for r in lines if r["features"]["rows"]}
+    chosen = {r["request_id"] for r in lines if carries_features(r["request_id"], 0.3)}
+    assert with_vectors == chosen
+    assert 0 < len(with_vectors) < 60  # 0.3 of 60: all or none has odds below 1e-9
+    assert all(len(r["items"]) == 4 and problems(r) == [] for r in lines)
 
 
 def test_a_full_queue_drops_and_counts_and_never_blocks(serve) -> None:
