@@ -29,9 +29,14 @@ def train(
     ),
 ) -> None:
     """Build a training set through Feast, train the ranker, evaluate, register, promote."""
+    import sys
     import time
 
     started = time.perf_counter()
+    # lightgbm imports scikit-learn when it is installed (2-3 s on 2 cores) for its sklearn
+    # API, which training does not use; this process never needs it.
+    if "sklearn" not in sys.modules:
+        sys.modules["sklearn"] = None  # type: ignore[assignment]  # import -> ImportError
     print("Loading the feature store (Feast) ...", flush=True)
     from recsys.contract import FEATURE_SERVICE
     from recsys.pipeline.feast_ops import feature_store, sync_sources
