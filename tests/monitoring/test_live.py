@@ -227,14 +227,14 @@ def test_a_user_feature_changed_in_redis_is_reported_as_skew(
 ) -> None:
     from datetime import UTC, datetime
 
-    from tests.serving.test_resilience import _materialize_into
+    from tests.serving.copies import materialize_into
 
     # a Redis database of its own, filled from the copy, so the world's stays untouched
     url = world.redis_url.rsplit("/", 1)[0] + "/11"
     import redis as redis_client
 
     redis_client.Redis.from_url(url).flushdb()
-    _materialize_into(replayed.data_dir, url)
+    materialize_into(replayed.data_dir, url)
     names = replayed.rows(
         "select feature_names from fct_recommendation_requests where len(feature_names) > 0 limit 1"
     )[0][0]

@@ -23,7 +23,7 @@ import redis
 from recsys.config import feast_connection_string
 from recsys.contract import MATERIALIZED_MARKER_KEY
 from recsys.redis_runtime import RedisServer, free_port, start_redis
-from tests.serving.test_resilience import _copy
+from tests.serving.copies import copy_world
 from tests.world import World
 
 # Characters that must survive URL escaping, Feast's "," split, JSON and YAML quoting.
@@ -105,7 +105,7 @@ def test_connection_string_carries_escaped_passwords_users_and_tls_options() -> 
 def test_dead_or_wrong_redis_fails_every_command_and_starts_nothing(
     world: World, tmp_path: Path, locked_redis: RedisServer
 ) -> None:
-    data_dir = _copy(world, tmp_path / "data")
+    data_dir = copy_world(world, tmp_path / "data")
     dead_port = free_port()
     cases = {
         "down": f"redis://127.0.0.1:{dead_port}/0",
@@ -130,7 +130,7 @@ def test_dead_or_wrong_redis_fails_every_command_and_starts_nothing(
 def test_password_user_and_escapes_reach_redis_and_feast_and_never_show(
     world: World, tmp_path: Path, locked_redis: RedisServer
 ) -> None:
-    data_dir = _copy(world, tmp_path / "data")
+    data_dir = copy_world(world, tmp_path / "data")
     url = _url(locked_redis, user=USER, password=USER_PASSWORD)
     env = {"RECSYS_DATA_DIR": str(data_dir), "REDIS_URL": url}
 

@@ -14,22 +14,22 @@ import redis
 from recsys.contract import MATERIALIZED_MARKER_KEY
 from recsys.redis_runtime import start_redis
 from tests.serving.conftest import start_server, world_settings
-from tests.serving.test_resilience import _copy, _materialize_into, _user_with_batch
+from tests.serving.copies import copy_world, materialize_into, user_with_batch
 from tests.world import World
 
 
 def test_an_emptied_redis_makes_ready_fail_and_answers_degrade(
     world: World, tmp_path: Path
 ) -> None:
-    data_dir = _copy(world, tmp_path / "data")
+    data_dir = copy_world(world, tmp_path / "data")
     server = start_redis(tmp_path / "redis")
     try:
-        _materialize_into(data_dir, server.url)
+        materialize_into(data_dir, server.url)
         assert redis.Redis.from_url(server.url).hget(MATERIALIZED_MARKER_KEY, "user_features")
         live, uvicorn_server, thread = start_server(
             world_settings(world, data_dir=data_dir, redis_url=server.url)
         )
-        user = _user_with_batch(live)
+        user = user_with_batch(live)
         with live.client() as client:
             assert client.get("/ready").status_code == 200
             assert not client.get(f"/recommendations/{user}").json()["degraded"]
@@ -45,7 +45,7 @@ def test_an_emptied_redis_makes_ready_fail_and_answers_degrade(
             assert body["degraded"] and "no materialized user_features" in body["reason"]
             assert body["items"]  # the in-memory batch list, personal to the user
 
-            _materialize_into(data_dir, server.url)
+            materialize_into(data_dir, server.url)
             time.sleep(2.1)
             assert client.get("/ready").status_code == 200
             assert not client.get(f"/recommendations/{user}").json()["degraded"]

@@ -18,7 +18,7 @@ import redis
 
 from recsys.redis_runtime import start_redis
 from recsys.session_store import SessionStore
-from tests.serving.test_resilience import _copy, _materialize_into
+from tests.serving.copies import copy_world, materialize_into
 from tests.serving.workers import worker_server
 from tests.world import World
 
@@ -39,13 +39,13 @@ def _event(n: int, start: datetime) -> dict:
 def test_outage_events_are_replayed_once_and_retries_are_duplicates(
     world: World, tmp_path: Path
 ) -> None:
-    data_dir = _copy(world, tmp_path / "data")
+    data_dir = copy_world(world, tmp_path / "data")
     server = start_redis(tmp_path / "redis")
     port = int(server.url.rsplit(":", 1)[1].split("/")[0])
     start = datetime.now(UTC) - timedelta(hours=1)
     events = [_event(n, start) for n in range(DURING)]
     try:
-        _materialize_into(data_dir, server.url)
+        materialize_into(data_dir, server.url)
         with worker_server(data_dir, server.url, workers=2) as live:
 
             def post(event: dict) -> dict:

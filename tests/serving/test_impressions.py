@@ -31,7 +31,7 @@ from recsys.monitoring.impressions import (
 from recsys.redis_runtime import start_redis
 from serving.impressions import ImpressionLog
 from tests.serving.conftest import LiveServer, start_server, world_settings
-from tests.serving.test_resilience import _copy, _materialize_into
+from tests.serving.copies import copy_world, materialize_into
 from tests.serving.workers import worker_server
 from tests.world import World
 
@@ -39,7 +39,7 @@ from tests.world import World
 @pytest.fixture(scope="module")
 def data_dir(world: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The world's files without its served events or impressions: this module's own."""
-    return _copy(world, tmp_path_factory.mktemp("impressions") / "data")
+    return copy_world(world, tmp_path_factory.mktemp("impressions") / "data")
 
 
 @pytest.fixture
@@ -265,10 +265,10 @@ def test_two_workers_count_clicks_on_recommended_items_across_workers(
     world: World, tmp_path: Path
 ) -> None:
     """The impression is recorded by whichever worker answered; the click may reach the other."""
-    data_dir = _copy(world, tmp_path / "data")
+    data_dir = copy_world(world, tmp_path / "data")
     redis_server = start_redis(tmp_path / "redis")
     try:
-        _materialize_into(data_dir, redis_server.url)
+        materialize_into(data_dir, redis_server.url)
         store = redis.Redis.from_url(redis_server.url)
         sessions = [f"two-{n}" for n in range(16)]
         with worker_server(data_dir, redis_server.url, workers=2) as live, live.client() as client:

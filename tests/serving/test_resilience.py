@@ -7,7 +7,6 @@ stopped, its own Redis), so the shared world stays untouched.
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -17,22 +16,10 @@ import httpx
 import pytest
 
 from recsys import registry
-from recsys.pipeline.materialize import materialize
-from recsys.redis_runtime import RedisServer, export_redis_env, start_redis
-from tests.serving.conftest import LiveServer, start_server, world_settings
-from tests.world import World, environment
-
-
-def _copy(world: World, target: Path, *, models: bool = True) -> Path:
-    ignore = ["run", "served"] + ([] if models else ["models"])
-    shutil.copytree(world.data_dir, target, symlinks=True, ignore=shutil.ignore_patterns(*ignore))
-    return target
-
-
-def _materialize_into(data_dir: Path, redis_url: str) -> None:
-    with environment({"RECSYS_DATA_DIR": str(data_dir), "REDIS_URL": redis_url}):
-        export_redis_env(redis_url)
-        materialize(start=None, end=None, incremental=False, views=None, engine="fast")
+from recsys.redis_runtime import RedisServer, start_redis
+from tests.serving.conftest import start_server, world_settings
+from tests.serving.copies import copy_world, materialize_into, user_with_batch
+from tests.world import World
 
 
 @pytest.fixture
@@ -50,11 +37,6 @@ def server_factory() -> Iterator:
         thread.join(timeout=30)
 
 
-def _user_with_batch(live: LiveServer) -> str:
-    with live.client() as client:
-        return client.get("/users/sample", params={"n": 1}).json()[0]["user_id"]
-
-
 def _wait_for(predicate, timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
@@ -68,14 +50,14 @@ def test_redis_down_means_fallbacks_not_errors_and_recovery_is_automatic(
     tmp_path: Path,
     server_factory,
 ) -> None:
-    data_dir = _copy(world, tmp_path / "data")
+    data_dir = copy_world(world, tmp_path / "data")
     redis_dir = tmp_path / "redis"
     redis: RedisServer = start_redis(redis_dir)
     port = int(redis.url.rsplit(":", 1)[1].split("/")[0])
     try:
-        _materialize_into(data_dir, redis.url)
+        materialize_into(data_dir, redis.url)
         live = server_factory(world_settings(world, data_dir=data_dir, redis_url=redis.url))
-        user = _user_with_batch(live)
+        user = user_with_batch(live)
         with live.client() as client:
             healthy = client.get(f"/recommendations/{user}", params={"session_id": "r1"}).json()
             assert not healthy["degraded"]
@@ -102,7 +84,7 @@ def test_redis_down_means_fallbacks_not_errors_and_recovery_is_automatic(
             assert ready.status_code == 503 and not ready.json()["checks"]["redis"]["ok"]
 
             redis = start_redis(redis_dir, port=port)  # a fresh, empty Redis on the same port
-            _materialize_into(data_dir, redis.url)
+            materialize_into(data_dir, redis.url)
             _wait_for(lambda: not client.get(f"/recommendations/{user}").json()["degraded"])
             assert client.get("/ready").status_code == 200
     finally:
@@ -114,13 +96,13 @@ def test_without_a_model_ready_says_what_to_run_and_answers_degrade(
     tmp_path: Path,
     server_factory,
 ) -> None:
-    data_dir = _copy(world, tmp_path / "data", models=False)
+    data_dir = copy_world(world, tmp_path / "data", models=False)
     live = server_factory(world_settings(world, data_dir=data_dir))
     with live.client() as client:
         ready = client.get("/ready")
         assert ready.status_code == 503
         assert "make train" in ready.json()["checks"]["model"]["detail"]
-        body = client.get(f"/recommendations/{_user_with_batch(live)}").json()
+        body = client.get(f"/recommendations/{user_with_batch(live)}").json()
     assert body["degraded"] and "no model loaded" in body["reason"]
     assert len(body["items"]) == 20
 
@@ -130,10 +112,10 @@ def test_a_newly_promoted_model_is_picked_up_without_failing_a_request(
     tmp_path: Path,
     server_factory,
 ) -> None:
-    data_dir = _copy(world, tmp_path / "data")
+    data_dir = copy_world(world, tmp_path / "data")
     models = data_dir / "models"
     live = server_factory(world_settings(world, data_dir=data_dir))
-    user = _user_with_batch(live)
+    user = user_with_batch(live)
     # a second version: same trees, new name (what matters here is the swap)
     source = models / world.model_version
     staged = {p.name: p for p in source.iterdir() if p.name != "metadata.json"}

@@ -20,7 +20,7 @@ from recsys.contract import MAX_SESSION_EVENTS
 from recsys.redis_runtime import start_redis
 from recsys.session_store import SessionEvent, SessionStore
 from serving.online import Breaker, OnlineStoreUnavailableError, guarded
-from tests.serving.test_resilience import _copy, _materialize_into
+from tests.serving.copies import copy_world, materialize_into
 from tests.serving.workers import worker_server
 from tests.world import World
 
@@ -33,10 +33,10 @@ SESSIONS = [f"hot-{i}" for i in range(5)]
 def test_two_workers_and_eight_clients_lose_no_event_on_hot_sessions(
     world: World, tmp_path: Path
 ) -> None:
-    data_dir = _copy(world, tmp_path / "data")
+    data_dir = copy_world(world, tmp_path / "data")
     server = start_redis(tmp_path / "redis")
     try:
-        _materialize_into(data_dir, server.url)
+        materialize_into(data_dir, server.url)
         start = datetime.now(UTC) - timedelta(hours=1)
         events = [
             {
