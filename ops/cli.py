@@ -135,3 +135,6 @@ def main() -> None:
     except redis_runtime.RedisConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    except redis_runtime.RedisRefusedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None

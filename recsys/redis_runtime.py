@@ -42,6 +42,23 @@ class RedisUnavailableError(RuntimeError):
     """No Redis answered and none could be started."""
 
 
+class RedisRefusedError(RuntimeError):
+    """Redis answered a write with an error (out of memory, read-only replica, ...)."""
+
+    def __init__(self, reply: str) -> None:
+        advice = "fix what it says and run the command again (it writes what is missing)"
+        if reply.startswith("OOM"):
+            advice = (
+                "Redis is at its maxmemory: raise it (CONFIG SET maxmemory, or redis.conf), "
+                "free memory, or give Redis more; then run the command again (rows already "
+                "written are kept; it writes what is missing)"
+            )
+        elif reply.startswith("READONLY"):
+            advice = "REDIS_URL points at a read-only replica: point it at the primary"
+        super().__init__(f"Redis refused a write while loading features: {reply}; {advice}")
+        self.reply = reply
+
+
 class RedisConfigError(RuntimeError):
     """The Redis that REDIS_URL names does not answer; the message says why and what to do."""
 

@@ -18,6 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recsys.redis_runtime import RedisRefusedError
+
 if TYPE_CHECKING:
     from feast.value_type import ValueType
 
@@ -337,7 +339,7 @@ class RespPipe:
             if reply is False:
                 self._reader.feed(self._recv())
             elif isinstance(reply, hiredis.ReplyError):
-                raise RuntimeError(f"Redis refused a materialize command: {reply}")
+                raise RedisRefusedError(str(reply))
             else:
                 out.append(reply)
         return out
@@ -358,7 +360,7 @@ class RespPipe:
                 self._unread = chunk[cut:]  # replies to later commands
             if b"-" in chunk[:cut]:
                 error = next(line for line in chunk[:cut].split(b"\r\n") if line[:1] == b"-")
-                raise RuntimeError(f"Redis refused a materialize command: {error.decode()}")
+                raise RedisRefusedError(error[1:].decode(errors="replace"))
             count -= min(lines, count)
 
     def _recv(self) -> bytes:
@@ -404,13 +406,17 @@ class BatchWriter:
 
     def _run(self) -> None:
         pending = 0
+        closed = False  # close()'s None taken: nothing more will come
         try:
             while (item := self._queue.get()) is not None:
                 self._pipe.send(item[0])
                 self._pipe.skip_integer_replies(pending)
                 pending = item[1]
-            self._pipe.skip_integer_replies(pending)
+            closed = True
+            self._pipe.skip_integer_replies(pending)  # the last batch's replies
         except BaseException as exc:  # handed to the main thread by put()/close()
             self._error = exc
-            while self._queue.get() is not None:
-                pass  # keep taking batches so the main thread never blocks on a full queue
+            # Keep taking batches so the main thread never blocks on a full queue, until
+            # close(); waiting for a None already taken would hang close() for ever.
+            while not closed and self._queue.get() is not None:
+                pass

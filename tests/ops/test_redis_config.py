@@ -200,3 +200,21 @@ def test_password_user_and_escapes_reach_redis_and_feast_and_never_show(
             outputs.append(path.read_text(errors="replace"))
     for text in outputs:
         _no_secret(text)
+
+
+def test_a_full_redis_fails_materialize_with_a_clear_error_not_a_hang(
+    world: World, tmp_path: Path
+) -> None:
+    data_dir = copy_world(world, tmp_path / "data")
+    full = start_redis(tmp_path / "full-redis")
+    try:
+        client = redis.Redis.from_url(full.url)
+        client.config_set("maxmemory-policy", "noeviction")
+        client.config_set("maxmemory", "1mb")  # far below the world's features
+        done = _recsys("materialize", env={"RECSYS_DATA_DIR": str(data_dir), "REDIS_URL": full.url})
+        output = done.stdout + done.stderr
+        assert done.returncode == 1, output[-3000:]
+        assert "Redis refused a write while loading features: OOM" in output
+        assert "maxmemory: raise it" in output and "Traceback" not in output
+    finally:
+        full.stop()
