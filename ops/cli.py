@@ -22,6 +22,7 @@ from ops.models import promote
 from ops.monitor import monitor
 from ops.sessions import app as sessions_app
 from ops.stop import stop
+from ops.tradeoffs.cli import tradeoffs
 from recsys import redis_runtime
 from recsys.ingest.cli import app as ingest_app
 from recsys.pipeline.cli import apply, build, docs, features, materialize
@@ -59,6 +60,7 @@ for _name, _command in (
     ("stop", stop),
     ("promote", promote),
     ("monitor", monitor),
+    ("tradeoffs", tradeoffs),
 ):
     app.command(_name)(_command)
 
