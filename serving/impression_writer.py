@@ -234,6 +234,7 @@ def _record(shown: Shown) -> dict[str, Any]:
         candidate_count=shown.candidate_count,
         timings_ms=shown.timings_ms,
         items=list(zip(shown.item_ids, shown.scores, strict=True)),
+        arm=shown.arm,
     )
 
 

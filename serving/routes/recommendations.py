@@ -129,6 +129,7 @@ async def recommendations(
             scores=[item.score for item in result.items],
             feature_names=result.feature_names,
             features=None if result.features is None else result.features[:top_n],
+            arm=result.arm,
         )
     )
     return RecommendationsOut(
@@ -142,4 +143,5 @@ async def recommendations(
         session_events=result.session_events,
         candidates=result.candidates,
         timings_ms=result.timings_ms,
+        arm=result.arm,
     )
