@@ -99,9 +99,9 @@ def _run(
     if url:
         log_line("Redis bytes per user (sampled from the online store) ...")
         sessions = test_set.base.log.session_ids[test_set.queries.session]
-        sizes = redis_bytes.view_bytes(
-            store, url, [str(u) for u in test_set.user_ids], [str(s) for s in sessions]
-        )
+        users, session_ids = [str(u) for u in test_set.user_ids], [str(s) for s in sessions]
+        sizes = redis_bytes.view_bytes(store, url, users, session_ids)
+        sizes["read_ms"] = redis_bytes.read_latency(store, url, users, session_ids)
     else:
         sizes = {"note": "REDIS_URL unset: Redis bytes not measured"}
     log_line(f"Answering {len(test_set.queries):,} queries with each of {len(variants)} variants:")

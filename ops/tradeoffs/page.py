@@ -57,6 +57,14 @@ def conclusion(doc: dict[str, Any]) -> list[str]:
             f"spends {batch['cpu_ms_per_1000']['total']:.0f} (the nightly job's share) and "
             f"answers with a lookup."
         )
+    reads = (doc.get("redis_bytes") or {}).get("read_ms") or {}
+    full, lists = reads.get("user_session_and_batch"), reads.get("batch_list_only")
+    if full and lists:
+        out.append(
+            f"Reading a request's rows from Redis takes p50 {full['p50']:.2f} / p99 "
+            f"{full['p99']:.2f} ms (user, batch list and session in one round trip); the batch "
+            f"list alone p50 {lists['p50']:.2f} / p99 {lists['p99']:.2f} ms."
+        )
     return out
 
 

@@ -1,4 +1,4 @@
-"""Redis bytes per user of what each variant stores, read from the live online store.
+"""Redis bytes per user of what each variant stores, and what reading them costs.
 
 Feast keeps one hash per entity (recsys/pipeline/online_read.py): the user's features and
 batch list share the user's hash, the session state has a hash of its own. Per view we sum
@@ -8,6 +8,7 @@ variant needs, without Redis's own per-key overhead (given separately as MEMORY 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,3 +70,55 @@ def per_variant(mode: str, sizes: dict[str, Any]) -> float | None:
     if any(v is None for v in values):
         return None
     return float(sum(values))  # type: ignore[arg-type]
+
+
+def read_latency(
+    store: Any, redis_url: str, user_ids: Sequence[str], session_ids: Sequence[str]
+) -> dict[str, Any]:
+    """Wall ms of the reads a request makes, p50 / p99 over a sample, one at a time.
+
+    Online and hybrid: the user's features and batch list plus the session, in one pipelined
+    round trip (serving/online.py does the same); batch only: the batch list alone.
+    """
+    import redis
+
+    client: Any = redis.Redis.from_url(redis_url, socket_timeout=5)
+    version = store.config.entity_key_serialization_version
+
+    def reader(view: str, join_key: str) -> tuple[EntityReader, list[bytes]]:
+        names = [f.name for f in store.get_feature_view(view).features]
+        fields = ViewFields.of(view, names)
+        entity = EntityReader(
+            project=store.project, join_key=join_key, views=[fields], serialization_version=version
+        )
+        return entity, list(fields.fields)
+
+    users, user_fields = reader(USER_VIEW, "user_id")
+    batch, batch_fields = reader(BATCH_VIEW, "user_id")
+    sessions, session_fields = reader(SESSION_VIEW, "session_id")
+    full, lists = [], []
+    pairs = list(dict.fromkeys(zip(user_ids, session_ids, strict=True)))[:SAMPLE]
+    for user, session in pairs:
+        t0 = time.perf_counter()
+        pipe = client.pipeline(transaction=False)
+        pipe.hmget(users.key(str(user)), [*user_fields, *batch_fields])
+        pipe.hmget(sessions.key(str(session)), session_fields)
+        pipe.execute()
+        full.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        client.hmget(batch.key(str(user)), batch_fields)
+        lists.append((time.perf_counter() - t0) * 1000)
+    return {
+        "reads": len(pairs),
+        "user_session_and_batch": _percentiles(full),
+        "batch_list_only": _percentiles(lists),
+    }
+
+
+def _percentiles(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    return {
+        "p50": round(float(np.percentile(values, 50)), 4),
+        "p99": round(float(np.percentile(values, 99)), 4),
+    }

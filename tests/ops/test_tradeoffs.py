@@ -8,8 +8,10 @@ contain their values), not about the figures themselves.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -62,6 +64,10 @@ def test_every_variant_is_scored_with_intervals_cost_and_storage(
     hybrid = by_name[doc["reference"]]
     assert batch["redis_bytes_per_user"] < hybrid["redis_bytes_per_user"]
     assert online["redis_bytes_per_user"] < hybrid["redis_bytes_per_user"]
+    reads = doc["redis_bytes"]["read_ms"]
+    assert reads["reads"] > 0
+    for kind in ("user_session_and_batch", "batch_list_only"):
+        assert 0 < reads[kind]["p50"] <= reads[kind]["p99"]
 
 
 def test_the_session_signal_beats_the_batch_list_on_generated_sessions(
@@ -90,7 +96,10 @@ def test_the_page_has_the_curves_the_scatter_and_a_conclusion_from_the_numbers(
 
     doc, out = report
     page = (out / "report.html").read_text()
-    assert page.count("<svg") == 3
+    charts = re.findall(r"<svg.*?</svg>", page, re.S)
+    assert len(charts) == 3
+    for chart in charts:
+        ElementTree.fromstring(chart)  # well-formed: browsers draw nothing of a broken one
     assert "Quality vs staleness" in page and "vs CPU ms per 1,000 requests" in page
     sentences = conclusion(doc)
     late = next(s for s in sentences if s.startswith("A session signal 30 min late"))
