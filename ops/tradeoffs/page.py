@@ -45,6 +45,9 @@ def conclusion(doc: dict[str, Any]) -> list[str]:
             continue
         m = row["metrics"][KEY_METRIC]
         low, high = m["change_ci95"]
+        if low == high == m["change"] == 0:
+            out.append(f"{_what(row)} ranks every query exactly as the reference does.")
+            continue
         out.append(
             f"{_what(row)} {_change(m['change'], low, high)} {KEY_METRIC} ({_sure(low, high)})."
         )
