@@ -56,7 +56,8 @@ ONLINE = "online, in-session"
 HYBRID = "hybrid: batch list as candidates (default)"
 RERANK = "hybrid: batch list re-ranked by the session"
 
-# (user id, day start in epoch seconds) -> the batch list's catalog indices, best first
+# (user id, the query's UTC day start in epoch seconds) -> the batch list the user has that
+# day (computed from that feature age's inputs), catalog indices, best first
 BatchLists = Mapping[tuple[str, int], np.ndarray]
 
 
@@ -127,6 +128,7 @@ class VariantRun:
     result: MethodResult
     cpu_s: float  # process CPU seconds spent answering every query
     latency_ms: np.ndarray  # wall milliseconds per query (answer computed in this process)
+    with_batch_list: int  # queries whose user had a batch list at this feature age
 
 
 def load_test_set(
@@ -225,10 +227,12 @@ def evaluate_variant(
     tops: list[np.ndarray] = []
     latency = np.zeros(len(queries))
     cpu = 0.0
+    found = 0
     for q in range(len(queries)):
         user, day = str(test_set.user_ids[q]), int(test_set.days[q])
         row = inputs.user_rows.get((user, day))
-        batch = batch_lists.get((user, inputs.feature_day[day]))
+        batch = batch_lists.get((user, day))
+        found += batch is not None
         session = _known_session(log, queries, q, variant.session_delay_s)
         now_s = float(session.times_s[-1]) if len(session) else float(queries.time_s[q])
         c0, w0 = time.process_time(), time.perf_counter()
@@ -252,7 +256,7 @@ def evaluate_variant(
         latency[q] = (time.perf_counter() - w0) * 1000
         tops.append(top)
         ranks[q] = rank_in(top, int(log.items[_target_position(log, queries, q)]))
-    return VariantRun(variant, MethodResult(variant.name, ranks, tops), cpu, latency)
+    return VariantRun(variant, MethodResult(variant.name, ranks, tops), cpu, latency, found)
 
 
 def _rerank(

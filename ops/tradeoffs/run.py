@@ -129,6 +129,7 @@ def measure(
             ),
             "session_delay_s": run.variant.session_delay_s,
             "queries": queries,
+            "queries_with_batch_list": run.with_batch_list,
             "metrics": {},
             "cpu_ms_per_1000": {
                 "request_path": round(request_ms, 3),

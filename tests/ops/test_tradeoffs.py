@@ -47,6 +47,12 @@ def test_every_variant_is_scored_with_intervals_cost_and_storage(
     assert sorted(r["session_delay_s"] for r in rows if r["group"] == "delay") == [60, 300, 1800]
     for row in rows:
         assert row["queries"] == doc["test_window"]["queries"]
+        # every feature age has its own nightly lists (fewer when users had no row yet)
+        with_list = doc["test_window"]["queries_with_batch_list"]
+        if row["feature_age_days"] == 0:
+            assert row["queries_with_batch_list"] == with_list
+        else:
+            assert 0 < row["queries_with_batch_list"] <= with_list
         for name in ("HR@20", "MRR@20", "NDCG@10"):
             metric = row["metrics"][name]
             low, high = metric["ci95"]
