@@ -81,6 +81,10 @@ batch-score: setup ## Score every active user; write batch_recommendations to Du
 monitor: setup ## Online outcomes, drift, freshness, skew: data/reports/monitor/report.html; exit 1 on a breach
 	$(RECSYS) monitor
 
+.PHONY: tradeoffs
+tradeoffs: setup ## Batch, online or both? Quality vs freshness vs cost: data/reports/tradeoffs/report.html
+	$(RECSYS) tradeoffs
+
 serve: setup ## Start the API and the try-it page on http://$(HOST):$(PORT)
 	$(RECSYS) serve --host $(HOST) --port $(PORT)
 

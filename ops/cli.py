@@ -17,11 +17,13 @@ import typer
 
 from ops.cli_help import HELP_SETTINGS, use_click_style
 from ops.demo import demo
+from ops.experiment import app as experiment_app
 from ops.models import app as models_app
 from ops.models import promote
 from ops.monitor import monitor
 from ops.sessions import app as sessions_app
 from ops.stop import stop
+from ops.tradeoffs.cli import tradeoffs
 from recsys import redis_runtime
 from recsys.ingest.cli import app as ingest_app
 from recsys.pipeline.cli import apply, build, docs, features, materialize
@@ -46,6 +48,7 @@ app.add_typer(redis_app, name="redis")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(models_app, name="models")
+app.add_typer(experiment_app, name="experiment")
 for _name, _command in (
     ("build", build),
     ("docs", docs),
@@ -59,6 +62,7 @@ for _name, _command in (
     ("stop", stop),
     ("promote", promote),
     ("monitor", monitor),
+    ("tradeoffs", tradeoffs),
 ):
     app.command(_name)(_command)
 

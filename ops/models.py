@@ -10,10 +10,13 @@ import sys
 
 import typer
 
-from recsys import model_check, registry
+from recsys import experiments, model_check, registry
 from recsys.config import paths
 
-app = typer.Typer(help="List the trained model versions or roll back.", no_args_is_help=True)
+app = typer.Typer(
+    help="List the trained model versions, roll back, or run a champion/challenger test.",
+    no_args_is_help=True,
+)
 SHOWN_METRICS = ("NDCG@10", "HR@20", "MRR@20")
 
 
@@ -78,3 +81,58 @@ def rollback() -> None:
         file=sys.stderr,
     )
     raise typer.Exit(1)
+
+
+@app.command("challenge")
+def challenge(
+    version: str = typer.Argument(..., help="Version folder under data/models."),
+    share: float = typer.Option(0.1, help="Share of users the challenger serves (0..1)."),
+    salt: str | None = typer.Option(None, help="Assignment salt (default: a new random one)."),
+) -> None:
+    """Serve VERSION to a share of users beside current (servers pick it up without restart)."""
+    models = paths().models
+    if version not in registry.versions(models):
+        known = ", ".join(registry.versions(models)[-5:]) or "none"
+        print(f"No model version {version!r} in {models} (latest: {known}).", file=sys.stderr)
+        raise typer.Exit(1)
+    if version == registry.current_version(models):
+        print(f"{version} is current already: challenge it with another version.", file=sys.stderr)
+        raise typer.Exit(1)
+    if not 0 < share < 1:
+        print(f"--share {share}: expected a fraction between 0 and 1, e.g. 0.1", file=sys.stderr)
+        raise typer.Exit(1)
+    check = model_check.validate(models / version)
+    if not check.ok:
+        print(f"Refused: {check.reason}", file=sys.stderr)
+        raise typer.Exit(1)
+    started = experiments.start_challenge(models, version, share=share, salt=salt)
+    print(
+        f"challenger {version} serves {share:.0%} of users beside current "
+        f"{registry.current_version(models)} (salt {started.salt}); "
+        "`recsys experiment report` compares them"
+    )
+
+
+@app.command("end-challenge")
+def end_challenge(
+    promote_it: bool = typer.Option(
+        False, "--promote", help="Make the challenger current (after the model check)."
+    ),
+) -> None:
+    """End the champion/challenger test: everyone back on current, or on the challenger."""
+    models = paths().models
+    running = experiments.read_challenge(models)
+    if running is None:
+        print("No champion/challenger experiment is running.", file=sys.stderr)
+        raise typer.Exit(1)
+    if promote_it:
+        check = model_check.validate(models / running.version)
+        if not check.ok:
+            print(f"Refused: {check.reason}; the experiment keeps running", file=sys.stderr)
+            raise typer.Exit(1)
+    experiments.end_challenge(models)
+    if promote_it:
+        registry.promote(models, running.version)
+        print(f"experiment ended; current -> {running.version}")
+    else:
+        print(f"experiment ended; every user is back on {registry.current_version(models)}")

@@ -41,6 +41,28 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def build_monitoring_tables() -> None:
+    """Rebuild the tables of what was served and what happened next (dbt, tag:monitoring).
+
+    Raises:
+        recsys.pipeline.dbt_runner.DbtBuildError: dbt failed.
+    """
+    from recsys.pipeline import dbt_runner
+
+    # the served-events view too: compiled while no served file existed, it stays
+    # empty. "cautious": only tests whose every parent is selected (the reconciliation
+    # test also reads marts only a full build refreshes)
+    previous = os.environ.get("DBT_INDIRECT_SELECTION")
+    os.environ["DBT_INDIRECT_SELECTION"] = "cautious"
+    try:
+        dbt_runner.build(select=MONITORING_SELECTOR, quiet=True)
+    finally:
+        if previous is None:
+            os.environ.pop("DBT_INDIRECT_SELECTION", None)
+        else:
+            os.environ["DBT_INDIRECT_SELECTION"] = previous
+
+
 def feature_freshness(*, max_age_hours: float) -> dict[str, Any]:
     """Age of the last materialization per view, from the marker hash in Redis."""
     import redis
@@ -161,18 +183,7 @@ def monitor(
     if build:
         print("monitor: building the monitoring tables (dbt, tag:monitoring) ...", flush=True)
         try:
-            # the served-events view too: compiled while no served file existed, it stays
-            # empty. "cautious": only tests whose every parent is selected (the reconciliation
-            # test also reads marts only a full build refreshes)
-            previous = os.environ.get("DBT_INDIRECT_SELECTION")
-            os.environ["DBT_INDIRECT_SELECTION"] = "cautious"
-            try:
-                dbt_runner.build(select=MONITORING_SELECTOR, quiet=True)
-            finally:
-                if previous is None:
-                    os.environ.pop("DBT_INDIRECT_SELECTION", None)
-                else:
-                    os.environ["DBT_INDIRECT_SELECTION"] = previous
+            build_monitoring_tables()
         except dbt_runner.DbtBuildError as exc:
             print(f"monitor: dbt failed: {exc}", file=sys.stderr)
             raise typer.Exit(2) from exc

@@ -236,10 +236,12 @@ def _head(shown: Shown) -> str | None:
     items = _items_format(len(scores)) % tuple(args)
     stages = ",".join(f"{_quote(stage)}:{ms!r}" for stage, ms in timings)
     served_at = served_at_text(datetime.fromtimestamp(shown.served_at, UTC))
+    # the arm key only while an experiment runs (recsys.monitoring.impressions.build_record)
+    arm = "" if shown.arm is None else f'"arm":{_quote(shown.arm)},'
     return (
         f'{{"request_id":{_quote(shown.request_id)},"served_at":"{served_at}",'
         f'"user_id":{_quote(shown.user_id)},"session_id":{_text(shown.session_id)},'
-        f'"model_version":{_text(shown.model_version)},'
+        f'"model_version":{_text(shown.model_version)},{arm}'
         f'"degraded":{"true" if shown.degraded else "false"},"reason":{_text(shown.reason)},'
         f'"k":{int(shown.k)},"candidate_count":{int(shown.candidate_count)},'
         f'"timings_ms":{{{stages}}},"items":[{items}],{_EMPTY_FEATURES}'
@@ -270,6 +272,7 @@ def _record(shown: Shown) -> dict[str, Any]:
         candidate_count=shown.candidate_count,
         timings_ms=shown.timings_ms,
         items=list(zip(shown.item_ids, shown.scores, strict=True)),
+        arm=shown.arm,
     )
 
 

@@ -61,6 +61,7 @@ class Shown(NamedTuple):
     scores: list[float]
     feature_names: list[str] | None  # the model's columns (shared object: pickled once a batch)
     features: np.ndarray | None  # float32 [shown, len(feature_names)], model-ranked only
+    arm: str | None = None  # champion / challenger while an experiment runs
 
 
 def frame(payload: Any) -> bytes:

@@ -61,6 +61,7 @@ class Answer:
     # path only. Kept by reference for the impression log, never copied on the request path.
     features: np.ndarray | None = None
     feature_names: list[str] | None = None
+    arm: str | None = None  # champion / challenger while an experiment runs (recsys/experiments)
 
 
 class _ModelPathError(Exception):
@@ -92,9 +93,12 @@ def answer(state: ServingState, query: Query) -> Answer:
         return Answer([], state.model_version, True, reason, 0, 0, timings)
     categories = _category_codes(catalog, query.categories)
     try:
-        return _ranked(state, catalog, query, categories, timings)
+        result = _ranked(state, catalog, query, categories, timings)
     except _ModelPathError as degraded:
-        return _fallback(state, catalog, query, categories, timings, degraded)
+        result = _fallback(state, catalog, query, categories, timings, degraded)
+    # a fallback answer still counts for its user's arm (the comparison is per assigned user)
+    result.arm = state.scorer_for(query.user_id)[1]
+    return result
 
 
 def _ranked(
@@ -122,7 +126,7 @@ def _ranked(
     missing = state.online.missing_features()
     if missing is not None:  # Redis answers but holds no features: say so, do not pretend
         raise _ModelPathError(missing, "online_features_missing", row=row, session=session)
-    scorer = state.scorer
+    scorer, _ = state.scorer_for(query.user_id)
     if scorer is None:
         raise _ModelPathError(
             f"no model loaded: {state.model_error}; run `make train`",

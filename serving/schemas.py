@@ -157,6 +157,11 @@ class RecommendationsOut(BaseModel):
     session_events: int
     candidates: int
     timings_ms: dict[str, float]
+    arm: str | None = Field(
+        None,
+        description="champion or challenger while a champion/challenger experiment runs "
+        "(`recsys models challenge`); null otherwise.",
+    )
 
 
 class Health(BaseModel):

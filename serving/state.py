@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from recsys import model_check, registry, silence_feast_warnings
+from recsys import experiments, model_check, registry, silence_feast_warnings
 from recsys.config import Settings, feast_connection_string, feature_repo_dir
 from recsys.contract import ITEM_VIEW, USER_VIEW
 from recsys.export_sets import ExportSetError
@@ -58,6 +58,10 @@ class ServingState:
     catalog_error: str | None = None
     batch: dict[str, BatchList] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
+    # champion/challenger (recsys/experiments.py): the experiment and the challenger's scorer,
+    # swapped together as one tuple; None when no experiment runs
+    experiment: tuple[experiments.Challenge, Scorer] | None = None
+    experiment_target: tuple[str, str, float] | None = None
 
     @property
     def model_version(self) -> str | None:
@@ -145,6 +149,53 @@ class ServingState:
         log.info("serving model %s", ranker.version)
         return True
 
+    # -- champion / challenger ---------------------------------------------------------
+
+    def reload_challenger(self) -> bool:
+        """Load the challenger models/challenger.json names if the experiment changed.
+
+        The challenger passes the same model check as any version; a refused one ends the
+        experiment in this process (every user back on `current`) with the reason logged.
+        """
+        models = self.settings.paths.models
+        try:
+            challenge = experiments.read_challenge(models)
+        except ValueError as exc:
+            log.error("%s", exc)
+            challenge = None
+        key = (challenge.version, challenge.salt, challenge.share) if challenge else None
+        if key == self.experiment_target:
+            return False
+        self.experiment_target = key
+        if challenge is None:
+            self.experiment = None
+            log.info("no champion/challenger experiment")
+            return True
+        target = models / challenge.version
+        check = model_check.validate(target)
+        if not check.ok:
+            self.experiment = None
+            log.error("challenger %s refused: %s", challenge.version, check.reason)
+            return False
+        try:
+            scorer = Scorer.bind(load_ranker(target), self.inputs.layout)
+        except Exception as exc:
+            self.experiment = None
+            log.error("challenger %s refused: %s: %s", target.name, type(exc).__name__, exc)
+            return False
+        self.experiment = (challenge, scorer)
+        log.info("challenger %s serves %.0f%% of users", challenge.version, challenge.share * 100)
+        return True
+
+    def scorer_for(self, user_id: str) -> tuple[Scorer | None, str | None]:
+        """The scorer of the user's arm, and the arm (None when no experiment runs)."""
+        experiment = self.experiment  # one read: the challenge and its scorer belong together
+        if experiment is None:
+            return self.scorer, None
+        challenge, challenger = experiment
+        arm = challenge.arm_of(user_id)
+        return (challenger if arm == experiments.CHALLENGER else self.scorer), arm
+
     def _refuse(self, target: Path, reason: str) -> bool:
         kept = f"; still serving {self.model_version}" if self.scorer else ""
         self.model_error = f"model {target.name} refused: {reason}{kept}"
@@ -186,6 +237,7 @@ def create_state(settings: Settings, store: FeatureStore) -> ServingState:
     state = ServingState(settings=settings, store=store, inputs=inputs, online=online)
     state.reload_catalog()
     state.reload_model()
+    state.reload_challenger()
     # compile / load the numba kernels now rather than in the first request (about 1 s)
     log.info("numba kernels ready in %.1f s", warm())
     return state
@@ -199,6 +251,7 @@ async def watch(state: ServingState) -> None:
         await asyncio.sleep(state.settings.model_poll_seconds)
         try:
             await loop.run_in_executor(None, state.reload_model)
+            await loop.run_in_executor(None, state.reload_challenger)
             if time.monotonic() >= next_catalog:
                 next_catalog = time.monotonic() + state.settings.catalog_poll_seconds
                 await loop.run_in_executor(None, _refresh_and_reload, state)

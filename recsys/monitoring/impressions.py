@@ -37,6 +37,8 @@ FIELDS = (
     "items",
     "features",
 )
+# Only while a champion/challenger experiment runs: the user's arm, right after model_version.
+ARM_FIELD = "arm"
 ITEM_FIELDS = ("item_id", "rank", "score")
 FEATURE_ROW_FIELDS = ("item_id", "values")
 
@@ -86,6 +88,7 @@ def build_record(
     items: Sequence[tuple[str, float]],
     feature_names: Sequence[str] = (),
     feature_rows: Sequence[Sequence[float | None]] = (),
+    arm: str | None = None,
 ) -> dict[str, Any]:
     """One impression line as a dict (keys in `FIELDS` order).
 
@@ -103,8 +106,10 @@ def build_record(
         items: (item_id, score) in the order shown; rank is the position, from 1.
         feature_names: The model's feature columns, in the order of each row's values.
         feature_rows: Feature vectors of the first len(feature_rows) shown items; NaN -> null.
+        arm: The user's arm (champion / challenger) while an experiment runs; the key is
+            written only then, so lines without an experiment are unchanged.
     """
-    return {
+    record = {
         "request_id": request_id,
         "served_at": served_at_text(served_at),
         "user_id": user_id,
@@ -127,6 +132,11 @@ def build_record(
             ],
         },
     }
+    if arm is None:
+        return record
+    at = FIELDS.index("model_version") + 1
+    keys = [*FIELDS[:at], ARM_FIELD, *FIELDS[at:]]
+    return {key: arm if key == ARM_FIELD else record[key] for key in keys}
 
 
 def _value(value: float | None) -> float | None:
@@ -144,7 +154,9 @@ def dumps(record: dict[str, Any]) -> str:
 def problems(record: dict[str, Any]) -> list[str]:
     """What is wrong with one parsed line ([] when it follows the format)."""
     out = []
-    if tuple(record) != FIELDS:
+    if tuple(k for k in record if k != ARM_FIELD) != FIELDS or (
+        ARM_FIELD in record and list(record).index(ARM_FIELD) != FIELDS.index("model_version") + 1
+    ):
         out.append(f"keys {list(record)}; expected {list(FIELDS)}")
         return out
     if not isinstance(record["request_id"], str) or len(record["request_id"]) != 32:

@@ -21,9 +21,13 @@ def lines(
     width: int = 560,
     height: int = 220,
     y_max: float | None = None,
+    x_order: Sequence[str] | None = None,
 ) -> str:
-    """A line chart: one polyline per series of (x label, y); x labels shared and sorted."""
-    xs = sorted({x for points in series.values() for x, _ in points})
+    """A line chart: one polyline per series of (x label, y); x labels shared and sorted.
+
+    `x_order` gives the x labels' order instead (labels that do not sort as text: "14 d").
+    """
+    xs = list(x_order) if x_order else sorted({x for points in series.values() for x, _ in points})
     values = [y for points in series.values() for _, y in points if y is not None]
     top = y_max if y_max is not None else max([*values, 1e-9]) * 1.1
     left, right, upper, lower = 48, 12, 24, 36
@@ -102,6 +106,44 @@ def bars(
         parts.append(
             f'<text x="{left + 4 + number * 150}" y="{height - 4}" '
             f'fill="{PALETTE[number % len(PALETTE)]}" {_FONT}>■ {escape(name)}</text>'
+        )
+    return "".join(parts) + "</svg>"
+
+
+def scatter(
+    points: Sequence[tuple[str, float, float]],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    width: int = 560,
+    height: int = 260,
+) -> str:
+    """Numbered points (name, x, y) on linear axes from 0: e.g. quality against cost.
+
+    Point i is labelled i + 1 (its name is the hover title); the caller lists the names.
+    """
+    left, right, upper, lower = 48, 12, 24, 40
+    plot_w, plot_h = width - left - right, height - upper - lower
+    x_top = max([x for _, x, _ in points] + [1e-9]) * 1.1
+    y_top = max([y for _, _, y in points] + [1e-9]) * 1.1
+    parts = [
+        _frame(width, height, title),
+        f'<text x="{left}" y="14" font-weight="bold" {_FONT}>{escape(title)}</text>',
+        _axis(left, upper, plot_w, plot_h, y_top),
+        f'<text x="{left + plot_w}" y="{height - 22}" text-anchor="end" {_FONT}>'
+        f"{escape(x_label)} (0 to {_fmt(x_top)})</text>",
+        f'<text x="{left + 4}" y="{upper + 10}" {_FONT}>{escape(y_label)}</text>',
+    ]
+    for number, (name, x, y) in enumerate(points):
+        cx = left + x / x_top * plot_w
+        cy = upper + plot_h - y / y_top * plot_h
+        color = PALETTE[number % len(PALETTE)]
+        parts.append(
+            f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="4" fill="{color}"><title>{escape(name)}: '
+            f"{_fmt(x)}, {_fmt(y)}</title></circle>"
+            f'<text x="{cx + 6:.1f}" y="{cy - 4:.1f}" fill="{color}" {_FONT}>'
+            f"{number + 1}</text>"
         )
     return "".join(parts) + "</svg>"
 

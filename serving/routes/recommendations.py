@@ -136,6 +136,7 @@ async def recommendations(
             scores=[item.score for item in result.items],
             feature_names=result.feature_names,
             features=None if vectors is None else vectors[:top_n],
+            arm=result.arm,
         )
     )
     return RecommendationsOut(
@@ -149,4 +150,5 @@ async def recommendations(
         session_events=result.session_events,
         candidates=result.candidates,
         timings_ms=result.timings_ms,
+        arm=result.arm,
     )

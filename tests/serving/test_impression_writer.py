@@ -69,6 +69,7 @@ def _shown(**overrides: Any) -> Shown:
         {"session_id": None, "model_version": None, "degraded": True, "reason": "redis down"},
         {"item_ids": [], "scores": [], "features": None, "k": 0, "timings_ms": {}},
         {"features": np.array([[1.0, 2.0]], np.float32)},  # top N: fewer vectors than items
+        {"arm": "challenger"},  # an experiment runs: the arm key after model_version
     ],
 )
 def test_a_line_is_exactly_the_format_of_build_record(overrides: dict[str, Any]) -> None:
@@ -90,9 +91,11 @@ def test_a_line_is_exactly_the_format_of_build_record(overrides: dict[str, Any])
         items=list(zip(shown.item_ids, shown.scores, strict=True)),
         feature_names=shown.feature_names or [],
         feature_rows=rows,
+        arm=shown.arm,
     )
     written = line(shown, {})
     assert _float32(json.loads(written)) == _float32(json.loads(dumps(expected)))
+    assert list(json.loads(written)) == list(expected)  # the keys in the documented order
     if shown.features is None:
         assert written == dumps(expected)  # byte for byte where no float32 formatting applies
     assert problems(json.loads(written)) == []
