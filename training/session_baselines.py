@@ -20,9 +20,9 @@
 
 Parameters are the defaults of the authors' reference code as we know them (STAN's lambdas
 1.02 / 5 days / 2.05), not re-checked against that code and not tuned here. Every method
-sees the same past as the ranker's catalog: the events of sessions that ended before the test window starts. Repeats of
-the session's own items are allowed (click logs repeat often; leaving them out would weaken
-the baselines). This is offline-only code: it never serves.
+sees the same past as the ranker's catalog: the events of sessions that ended before the
+test window starts. Repeats of the session's own items are allowed (click logs repeat often;
+leaving them out would weaken the baselines). This is offline-only code: it never serves.
 """
 
 from __future__ import annotations
