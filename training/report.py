@@ -50,7 +50,8 @@ def render_html(
             "Candidate recall per generator (k>=1: each generator's own first 300)",
             "<p><code>only</code>: the share of queries no other generator finds; "
             "<code>pool+</code>: recall of the fused pool united with a list that is not a "
-            "generator (a session baseline's first 300), i.e. what adopting it could add.</p>"
+            "generator (a session baseline's first 300, so up to 600 items): the most "
+            "adopting it could add.</p>"
             + _table(pd.DataFrame(metric_doc.get("candidate_recall_per_generator", []))),
         ),
         (
