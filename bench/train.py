@@ -38,7 +38,9 @@ PHASES = [
     ("sample_s", "negative sampling"),
     ("fit_dataset_s", "LightGBM: binning (Dataset)"),
     ("fit_boost_s", "LightGBM: boosting"),
-    ("evaluate_s", "evaluation, baselines, bootstrap"),
+    ("evaluate_s", "evaluation and baselines"),
+    ("generator_recall_s", "candidate recall per generator"),
+    ("bootstrap_s", "bootstrap intervals"),
 ]
 
 

@@ -20,6 +20,7 @@ from recsys.ranking.candidates import (
 )
 from recsys.ranking.catalog import Catalog
 from recsys.ranking.session import SessionArrays
+from training.session_baselines import History, SessionBaselines
 
 Baseline = Callable[[Catalog, SessionArrays, int], np.ndarray]
 
@@ -64,6 +65,17 @@ def sknn(catalog: Catalog, session: SessionArrays, k: int) -> np.ndarray:
     context = build_context(session, _NO_USER, limit=_CONFIG.context_items)
     items, scores = sknn_scores(catalog, context, _CONFIG)
     return _top(items, scores, k)
+
+
+def session_baselines(history: History, n_items: int) -> dict[str, Baseline]:
+    """SR, V-SKNN, STAN and VSTAN (training/session_baselines.py) over one window's past."""
+    methods = SessionBaselines(history, n_items)
+    return {
+        "sr": methods.sr,
+        "v-sknn (idf)": methods.vsknn,
+        "stan": methods.stan,
+        "vstan": methods.vstan,
+    }
 
 
 BASELINES: dict[str, Baseline] = {

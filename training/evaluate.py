@@ -23,7 +23,7 @@ import pandas as pd
 
 from recsys.ranking.catalog import Catalog
 from recsys.ranking.recommend import top_k
-from training.baselines import BASELINES
+from training.baselines import BASELINES, Baseline
 from training.dataset import ExampleSet, SessionLog
 
 CUTOFF = 20
@@ -99,14 +99,19 @@ def ranker_result(
     return MethodResult(name, ranks, tops)
 
 
-def baseline_results(examples: ExampleSet, log: SessionLog, catalog: Catalog) -> list[MethodResult]:
-    """Run every baseline over the same queries."""
+def baseline_results(
+    examples: ExampleSet,
+    log: SessionLog,
+    catalog: Catalog,
+    extra: dict[str, Baseline] | None = None,
+) -> list[MethodResult]:
+    """Run every baseline (and the `extra` ones, e.g. the session baselines) over the queries."""
     queries = examples.queries
     sessions = queries["session"].to_numpy()
     prefix = queries["prefix_len"].to_numpy()
     targets = queries["target"].to_numpy()
     out = []
-    for name, baseline in BASELINES.items():
+    for name, baseline in {**BASELINES, **(extra or {})}.items():
         ranks = np.zeros(len(queries), np.int32)
         tops = []
         for q in range(len(queries)):

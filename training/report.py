@@ -47,6 +47,14 @@ def render_html(
             _table(recall) + _img(_recall(recall)),
         ),
         (
+            "Candidate recall per generator (k>=1: each generator's own first 300)",
+            "<p><code>only</code>: the share of queries no other generator finds; "
+            "<code>pool+</code>: recall of the fused pool united with a list that is not a "
+            "generator (a session baseline's first 300, so up to 600 items): the most "
+            "adopting it could add.</p>"
+            + _table(pd.DataFrame(metric_doc.get("candidate_recall_per_generator", []))),
+        ),
+        (
             "Feature importance (gain, top 25)",
             _img(_importance(metric_doc["feature_importance_gain"])),
         ),

@@ -30,6 +30,7 @@ from recsys.ranking.loading import load_catalog
 from recsys.ranking.ranker import METADATA_FILE, load_ranker
 from recsys.ranking.vectors import FeatureLayout
 from training.alongside import Alongside
+from training.baselines import session_baselines
 from training.bootstrap import RESAMPLES, lift_intervals
 from training.dataset import (
     ExampleSet,
@@ -52,9 +53,11 @@ from training.evaluate import (
     ranker_result,
     report_tables,
 )
+from training.generator_recall import generator_recall
 from training.params import TrainSettings
 from training.progress import PhaseClock, count_progress, round_progress
 from training.sampling import sample_candidates
+from training.session_baselines import load_history
 
 PROMOTION_METRIC = "NDCG@10"
 
@@ -75,6 +78,7 @@ class TrainOutcome:
     model_dir: Path
     tables: dict[str, pd.DataFrame]
     recall: pd.DataFrame  # one row per query set
+    per_generator: pd.DataFrame  # candidate recall@300 per generator (generator_recall.py)
     lift: pd.DataFrame  # one row per metric: ranker and lift over the best baseline, 95% CIs
     decision: registry.Decision
     timings: dict[str, float]
@@ -289,9 +293,16 @@ def run(
             booster.predict(test.examples.X, num_iteration=booster.best_iteration or None)
         )
         results = [ranker_result(test.examples, scores)]
-        results += baseline_results(test.examples, test.log, test.catalog)
+        history = load_history(exports, test.catalog)
+        session_methods = session_baselines(history, test.catalog.size)
+        results += baseline_results(test.examples, test.log, test.catalog, session_methods)
         tables = report_tables(results, test.examples, test.catalog)
         recall = candidate_recall(test.examples)
+    with clock.phase("generator_recall_s", "Candidate recall per generator (k>=1 test queries)"):
+        per_generator = generator_recall(
+            test.examples, test.log, test.catalog, extra=session_methods
+        )
+    with clock.phase("bootstrap_s"):
         in_session = query_masks(test.examples)[IN_SESSION]
         sessions = test.examples.queries["session"].to_numpy()
         gains = lift_intervals(results, sessions, in_session, seed=settings.seed)
@@ -327,6 +338,7 @@ def run(
         "slices": tables["slices"].to_dict("records"),
         "by_session_length": tables["by_length"].to_dict("records"),
         "candidate_recall": recall.to_dict("records"),
+        "candidate_recall_per_generator": per_generator.to_dict("records"),
         "lift_over_best_baseline": {
             "query_set": IN_SESSION,
             "queries": int(in_session.sum()),
@@ -411,7 +423,7 @@ def run(
         **fit_parts,
         "total_s": time.perf_counter() - started,
     }
-    return TrainOutcome(version, model_dir, tables, recall, gains, decision, timings)
+    return TrainOutcome(version, model_dir, tables, recall, per_generator, gains, decision, timings)
 
 
 def _samples(settings: TrainSettings) -> bool:
@@ -474,6 +486,13 @@ def summary_table(outcome: TrainOutcome) -> str:
     lines.append(overall[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     lines.append("\ncandidate recall (true next item among the first N candidates):")
     lines.append(outcome.recall.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    lines.append(
+        "\nper generator (k>=1; only = found by no other generator; pool+ = the fused pool "
+        "united with that list):"
+    )
+    lines.append(
+        outcome.per_generator.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="")
+    )
     lines.append(f"\nranker vs the best of all baselines ({IN_SESSION}, 95% CI over sessions):")
     lines.append(format_lift(outcome.lift))
     slices = outcome.tables["slices"]

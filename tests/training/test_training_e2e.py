@@ -42,6 +42,10 @@ def test_ranker_beats_every_baseline_on_the_test_window(world: World) -> None:
         "popularity",
         "covisitation",
         "sknn",
+        "sr",
+        "v-sknn (idf)",
+        "stan",
+        "vstan",
     }
     for metric in ("NDCG@10", "MRR@20"):
         best = max(overall[m][metric] for m in overall if m != "ranker")
@@ -49,6 +53,15 @@ def test_ranker_beats_every_baseline_on_the_test_window(world: World) -> None:
     recall = {row["query_set"]: row for row in metrics["candidate_recall"]}
     for row in recall.values():
         assert row["recall@50"] <= row["recall@100"] <= row["recall@300"] <= 1
+    # per generator: the pool's row counts the k>=1 queries and matches candidate_recall;
+    # a session baseline united with the pool never finds fewer than the pool
+    per_generator = {row["generator"]: row for row in metrics["candidate_recall_per_generator"]}
+    pool = per_generator["fused pool"]
+    assert pool["recall@300"] == pytest.approx(recall["k>=1"]["recall@300"])
+    assert {"covisitation", "sequential", "session-knn", "vstan (not a generator)"} <= set(
+        per_generator
+    )
+    assert per_generator["vstan (not a generator)"]["pool+"] >= pool["recall@300"]
 
 
 def test_figures_count_the_same_queries_and_carry_intervals(world: World) -> None:
