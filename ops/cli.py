@@ -20,6 +20,7 @@ from ops.demo import demo
 from ops.models import app as models_app
 from ops.models import promote
 from ops.monitor import monitor
+from ops.nightly import nightly_command
 from ops.sessions import app as sessions_app
 from ops.stop import stop
 from recsys import redis_runtime
@@ -59,6 +60,7 @@ for _name, _command in (
     ("stop", stop),
     ("promote", promote),
     ("monitor", monitor),
+    ("nightly", nightly_command),
 ):
     app.command(_name)(_command)
 
