@@ -25,7 +25,6 @@ STEP_NAMES = ("ingest", "dbt_build", "feast", "train", "gate", "batch_score")
 
 @dataclass(frozen=True)
 class NightOptions:
-    full_refresh: bool = False
     max_train_queries: int | None = None
     max_valid_queries: int | None = None
     max_test_queries: int | None = None
@@ -56,7 +55,8 @@ def ingest_step(data_dir: Path, state: NightState) -> nightly.StepOutput:
     return nightly.StepOutput(rows, f"{len(new)} new or changed of {len(current)} landing files")
 
 
-def dbt_step(options: NightOptions) -> nightly.StepOutput:
+def dbt_step() -> nightly.StepOutput:
+    """`recsys build`: every model and test (a full build: no model is incremental yet)."""
     from recsys.pipeline import dbt_runner
 
     summary = dbt_runner.build(quiet=False)
@@ -142,7 +142,7 @@ def batch_step(options: NightOptions) -> nightly.StepOutput:
 def steps(data_dir: Path, options: NightOptions, state: NightState) -> list[nightly.Step]:
     return [
         nightly.Step("ingest", lambda: ingest_step(data_dir, state)),
-        nightly.Step("dbt_build", lambda: dbt_step(options), needs=("ingest",)),
+        nightly.Step("dbt_build", dbt_step, needs=("ingest",)),
         nightly.Step("feast", feast_step, needs=("dbt_build",)),
         nightly.Step("train", lambda: train_step(options, state), needs=("feast",)),
         nightly.Step("gate", lambda: gate_step(state), needs=("train",)),
@@ -175,9 +175,6 @@ def run_night(
 
 
 def nightly_command(
-    full_refresh: bool = typer.Option(
-        False, "--full-refresh", help="Rebuild every dbt model from all landing files."
-    ),
     max_train_queries: int | None = typer.Option(None, help="Cap on training queries."),
     max_test_queries: int | None = typer.Option(None, help="Cap on test queries."),
     workers: int = typer.Option(1, help="Batch-scoring processes."),
@@ -197,7 +194,6 @@ def nightly_command(
         print(doc["detail"])
         raise typer.Exit(1 if doc["stalled"] else 0)
     options = NightOptions(
-        full_refresh=full_refresh,
         max_train_queries=max_train_queries,
         max_test_queries=max_test_queries,
         workers=workers,
