@@ -28,6 +28,7 @@ from dagster import (
     Definitions,
     MaterializeResult,
     RetryPolicy,
+    ScheduleDefinition,
     asset,
     asset_check,
     define_asset_job,
@@ -153,7 +154,10 @@ def build_definitions(manifest: Path | None = None) -> Definitions:
         return MaterializeResult(metadata={"record": str(path)})
 
     job = define_asset_job("nightly", selection="*")
+    # Off until switched on in the UI (`dagster dev` runs the scheduler), as cron would be.
+    schedule = ScheduleDefinition(job=job, cron_schedule="15 2 * * *", execution_timezone="UTC")
     return Definitions(
+        schedules=[schedule],
         assets=[
             landing,
             dbt_models,
