@@ -20,6 +20,7 @@ from recsys.monitoring import report
 from recsys.monitoring.drift import Thresholds
 from recsys.pipeline import nightly
 from serving.routes.health import nightly_status
+from tests.serving.conftest import start_server, world_settings
 from tests.world import SMALL_TRAIN, WORLD_EVENTS, World, environment
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,6 +79,19 @@ def test_a_night_runs_the_whole_chain_and_records_it(world: World, tmp_path: Pat
     assert any("full log" in line for line in lines)
     status = nightly.status(data_dir, max_age_hours=36)
     assert status["stalled"] is False and status["last_success_at"] == record.ended_at
+    # the server's /ready reports the night (informative: readiness is the checks' alone)
+    settings = world_settings(world, data_dir=data_dir, redis_url=env["REDIS_URL"])
+    live, server, thread = start_server(settings)
+    try:
+        with live.client() as client:
+            body = client.get("/ready").json()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    assert body["nightly"]["recorded"] and body["nightly"]["stalled"] is False
+    assert body["nightly"]["last_outcome"] == "ok"
+    assert body["nightly"]["last_success_at"] == record.ended_at
+    assert body["ready"] == all(check["ok"] for check in body["checks"].values())
     later = datetime.now(UTC) + timedelta(hours=40)
     assert nightly.status(data_dir, max_age_hours=36, now=later)["stalled"] is True
 
