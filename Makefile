@@ -122,7 +122,7 @@ soak: setup ## SOAK_SECONDS of mixed traffic; Redis killed, a model promoted mid
 lint: setup ## ruff + mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy recsys training serving ops bench feature_repo tests
+	$(BIN)/mypy recsys training serving ops bench feature_repo orchestration tests
 
 audit: setup ## pip-audit the locked set; says NOT AUDITED (exit 2) when no vulnerability data is reachable
 	$(BIN)/python -m ops.audit $(AUDIT_ARGS)

@@ -21,6 +21,7 @@ from ops.experiment import app as experiment_app
 from ops.models import app as models_app
 from ops.models import promote
 from ops.monitor import monitor
+from ops.nightly import nightly_command
 from ops.sessions import app as sessions_app
 from ops.stop import stop
 from ops.tradeoffs.cli import tradeoffs
@@ -63,6 +64,7 @@ for _name, _command in (
     ("promote", promote),
     ("monitor", monitor),
     ("tradeoffs", tradeoffs),
+    ("nightly", nightly_command),
 ):
     app.command(_name)(_command)
 

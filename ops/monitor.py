@@ -204,6 +204,9 @@ def monitor(
         else:
             skew = {"note": "not run (--skew-sample 0)", "features": [], "mismatched_features": []}
     freshness = feature_freshness(max_age_hours=settings.max_feature_age_hours)
+    from recsys.pipeline import nightly
+
+    night = nightly.status(layout.data_dir, max_age_hours=settings.max_night_age_hours)
     doc = report.document(
         since=start,
         online=online,
@@ -211,6 +214,7 @@ def monitor(
         thresholds=thresholds,
         freshness=freshness,
         skew=skew,
+        nightly=night,
     )
     json_path, html_path = report.write(doc, out or layout.reports / "monitor")
     totals = doc["online"]["totals"]
@@ -218,6 +222,7 @@ def monitor(
         f"monitor: {totals['answers']} answers since {start:%Y-%m-%d %H:%M} UTC, "
         f"CTR@k {_pct(totals['ctr_at_k'])}, {len(drifts)} model version(s) checked for drift"
     )
+    print(f"monitor: nightly: {night['detail']}")
     for breach in doc["breaches"]:
         print(f"BREACH {breach}")
     print(f"report: {html_path}\nfigures: {json_path}")

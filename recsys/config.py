@@ -243,6 +243,9 @@ class Settings(BaseSettings):
     max_feature_age_hours: float = Field(
         36.0, gt=0, validation_alias="RECSYS_MAX_FEATURE_AGE_HOURS"
     )
+    # /ready and `recsys monitor` flag the nightly chain as stalled when no night succeeded
+    # for this long (recsys/pipeline/nightly.py).
+    max_night_age_hours: float = Field(36.0, gt=0, validation_alias="RECSYS_MAX_NIGHT_AGE_HOURS")
     event_id_ttl_days: float = Field(7.0, gt=0, validation_alias="RECSYS_EVENT_ID_TTL_DAYS")
     max_future_skew_minutes: float = Field(
         5.0, ge=0, validation_alias="RECSYS_MAX_FUTURE_SKEW_MINUTES"

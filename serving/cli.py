@@ -7,10 +7,15 @@ import shutil
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from recsys.config import paths
+
+if TYPE_CHECKING:
+    from recsys.pipeline.materialize import MaterializeSummary
+    from serving.batch import BatchResult
 
 
 def batch_score(
@@ -23,6 +28,55 @@ def batch_score(
     """Score every active user (no session); write to DuckDB and Redis."""
     from tqdm import tqdm
 
+    from recsys.pipeline import materialize as mat
+
+    layout_paths = paths()
+    try:
+        result, summary = score_and_load(
+            k=k,
+            candidates=candidates,
+            active_days=active_days,
+            workers=workers,
+            materialize=materialize,
+            progress_factory=lambda total: tqdm(total=total, unit="user", desc="batch scoring"),
+        )
+    except BatchScoreError as exc:
+        print(exc, file=sys.stderr)
+        raise typer.Exit(1) from exc
+    except mat.MaterializeError as exc:
+        print(mat.format_summary(exc.summary))
+        print(exc, file=sys.stderr)
+        raise typer.Exit(1) from exc
+    except ValueError as exc:
+        print(f"batch-score: loading into Redis failed: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from exc
+    print(
+        f"Scored {result.users:,} active users ({result.rows:,} recommendations) with model "
+        f"{result.model_version} in {result.seconds:.1f} s: {result.users_per_second:,.0f} users/s."
+    )
+    print(f"  warehouse table batch_recommendations in {layout_paths.warehouse}")
+    if summary is not None:
+        print(mat.format_summary(summary))
+
+
+class BatchScoreError(RuntimeError):
+    """No promoted model, or the current one failed its check: nothing was scored."""
+
+
+def score_and_load(
+    *,
+    k: int = 20,
+    candidates: int = 300,
+    active_days: int = 30,
+    workers: int = 1,
+    materialize: bool = True,
+    progress_factory: Any = None,
+) -> tuple[BatchResult, MaterializeSummary | None]:
+    """Batch-score with the current model and load the results into Redis (if asked).
+
+    Shared by `recsys batch-score` and `recsys nightly`. Raises BatchScoreError when there is
+    no usable model, MaterializeError/ValueError when loading into Redis fails.
+    """
     from recsys import model_check, registry
     from recsys.contract import FEATURE_SERVICE
     from recsys.pipeline.feast_ops import feature_store
@@ -35,12 +89,10 @@ def batch_score(
     layout_paths = paths()
     model_dir = registry.current_dir(layout_paths.models)
     if model_dir is None:
-        print("No promoted model: run `make train` first.", file=sys.stderr)
-        raise typer.Exit(1)
+        raise BatchScoreError("No promoted model: run `make train` first.")
     check = model_check.validate(model_dir)  # a corrupt model must not abort this process
     if not check.ok:
-        print(f"Current model refused: {check.reason}", file=sys.stderr)
-        raise typer.Exit(1)
+        raise BatchScoreError(f"Current model refused: {check.reason}")
     store = feature_store(connect_redis=materialize)
     inputs = ranker_inputs(store, FEATURE_SERVICE)
     catalog = load_catalog(
@@ -58,32 +110,20 @@ def batch_score(
         candidates=candidates,
         active_days=active_days,
         workers=workers,
-        progress_factory=lambda total: tqdm(total=total, unit="user", desc="batch scoring"),
+        progress_factory=progress_factory,
     )
-    print(
-        f"Scored {result.users:,} active users ({result.rows:,} recommendations) with model "
-        f"{result.model_version} in {result.seconds:.1f} s: {result.users_per_second:,.0f} users/s."
-    )
-    print(f"  warehouse table batch_recommendations in {layout_paths.warehouse}")
-    if materialize:
-        from recsys.pipeline import materialize as mat
+    if not materialize:
+        return result, None
+    from recsys.pipeline import materialize as mat
 
-        try:
-            summary = mat.materialize(
-                start=None,
-                end=None,
-                incremental=False,
-                views=["user_batch_recommendations"],
-                engine="fast",
-            )
-        except mat.MaterializeError as exc:
-            print(mat.format_summary(exc.summary))
-            print(exc, file=sys.stderr)
-            raise typer.Exit(1) from exc
-        except ValueError as exc:
-            print(f"batch-score: loading into Redis failed: {exc}", file=sys.stderr)
-            raise typer.Exit(1) from exc
-        print(mat.format_summary(summary))
+    summary = mat.materialize(
+        start=None,
+        end=None,
+        incremental=False,
+        views=["user_batch_recommendations"],
+        engine="fast",
+    )
+    return result, summary
 
 
 def serve(

@@ -173,10 +173,23 @@ class Check(BaseModel):
     detail: str
 
 
+class NightlyStatus(BaseModel):
+    """The batch chain (`recsys nightly`): informative, it does not change `ready`."""
+
+    recorded: bool
+    stalled: bool
+    last_success_at: str | None
+    age_hours: float | None
+    max_age_hours: float
+    last_outcome: str | None
+    detail: str
+
+
 class Readiness(BaseModel):
     ready: bool
     checks: dict[str, Check]
     model_version: str | None
+    nightly: NightlyStatus | None = None
 
 
 class UserSample(BaseModel):

@@ -8,6 +8,7 @@ import typer
 
 if TYPE_CHECKING:
     from training.params import TrainSettings
+    from training.train import TrainOutcome
 
 
 def train(
@@ -30,20 +31,11 @@ def train(
 ) -> None:
     """Build a training set through Feast, train the ranker, evaluate, register, promote."""
     import sys
-    import time
 
-    started = time.perf_counter()
     # lightgbm imports scikit-learn when it is installed (2-3 s on 2 cores) for its sklearn
     # API, which training does not use; this process never needs it.
     if "sklearn" not in sys.modules:
         sys.modules["sklearn"] = None  # type: ignore[assignment]  # import -> ImportError
-    print("Loading the feature store (Feast) ...", flush=True)
-    from recsys.contract import FEATURE_SERVICE
-    from recsys.pipeline.feast_ops import feature_store, sync_sources
-    from recsys.ranking.inputs import ranker_inputs
-    from training import train as training_job
-    from training.features import historical_fetcher
-
     settings = settings_from_options(
         max_train_queries=max_train_queries,
         max_test_queries=max_test_queries,
@@ -52,18 +44,38 @@ def train(
         train_keep_top=train_keep_top,
         train_keep_random=train_keep_random,
     )
+    outcome = run_training(settings)
+    from training import train as training_job
+
+    print(training_job.summary_table(outcome))
+
+
+def run_training(settings: TrainSettings, *, log_line: Any = None) -> TrainOutcome:
+    """Load the feature store and run the training job (`recsys train`, `recsys nightly`)."""
+    import functools
+    import time
+
+    log_line = log_line or functools.partial(print, flush=True)
+    started = time.perf_counter()
+    log_line("Loading the feature store (Feast) ...")
+    from recsys.contract import FEATURE_SERVICE
+    from recsys.pipeline.feast_ops import feature_store, sync_sources
+    from recsys.ranking.inputs import ranker_inputs
+    from training import train as training_job
+    from training.features import historical_fetcher
+
     store = feature_store(connect_redis=False)
     for line in sync_sources(store):  # a copied data dir: read its own files, not the old ones
-        print(f"source moved, view re-registered: {line}")
+        log_line(f"source moved, view re-registered: {line}")
     inputs = ranker_inputs(store, FEATURE_SERVICE)
-    print(f"  feature store loaded: {time.perf_counter() - started:.1f} s", flush=True)
-    outcome = training_job.run(
+    log_line(f"  feature store loaded: {time.perf_counter() - started:.1f} s")
+    return training_job.run(
         settings=settings,
         layout=inputs.layout,
         fetch=historical_fetcher(store, inputs),
         feature_refs=inputs.refs,
+        log_line=log_line,
     )
-    print(training_job.summary_table(outcome))
 
 
 def settings_from_options(

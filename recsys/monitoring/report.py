@@ -144,8 +144,12 @@ def document(
     thresholds: Thresholds,
     freshness: dict[str, Any],
     skew: dict[str, Any],
+    nightly: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """monitor.json: every figure of the report, and the breaches that set the exit code."""
+    """monitor.json: every figure of the report, and the breaches that set the exit code.
+
+    `nightly` is recsys.pipeline.nightly.status(): a stalled chain is a breach.
+    """
     breaches = [
         f"drift: {version.model_version}: {name} PSI > {thresholds.psi_act}"
         for version in drift
@@ -158,6 +162,8 @@ def document(
         if view.get("status") == "stale"
     ]
     breaches += [f"skew: {name}" for name in skew.get("mismatched_features", [])]
+    if nightly and nightly.get("stalled"):
+        breaches.append(f"nightly: {nightly['detail']}")
     return _plain(
         {
             "generated_at": datetime.now(UTC),
@@ -169,6 +175,7 @@ def document(
             "drift": [asdict(version) for version in drift],
             "freshness": freshness,
             "skew": skew,
+            "nightly": nightly,
         }
     )
 
@@ -238,6 +245,7 @@ def html(doc: dict[str, Any]) -> str:
     parts.append(_drift_section(doc["drift"], th))
     parts.append(_freshness_section(doc["freshness"]))
     parts.append(_skew_section(doc["skew"]))
+    parts.append(_nightly_section(doc.get("nightly")))
     parts.append("</body></html>")
     return "".join(parts)
 
@@ -373,6 +381,20 @@ def _skew_section(skew: dict[str, Any]) -> str:
             empty="No comparison.",
         )
     )
+    return "".join(out) + "</section>"
+
+
+def _nightly_section(nightly: dict[str, Any] | None) -> str:
+    out = ["<section id='nightly'><h2>Nightly batch chain</h2>"]
+    if not nightly:
+        return "".join(out) + "<p class='empty'>Not checked.</p></section>"
+    css = "breach" if nightly.get("stalled") else "ok" if nightly.get("recorded") else "empty"
+    out.append(f"<p id='nightly-status' class='{css}'>{escape(nightly.get('detail', ''))}</p>")
+    last = nightly.get("last_run")
+    if last:
+        out.append(
+            _table([last], ["run_id", "outcome", "started_at", "ended_at", "stopped_at"], empty="")
+        )
     return "".join(out) + "</section>"
 
 

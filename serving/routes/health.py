@@ -6,12 +6,14 @@ from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from recsys.config import Settings
+from recsys.pipeline import nightly
 from recsys.secrets import mask_url
 from serving.auth import WriteKey
 from serving.deps import State
 from serving.metrics import feature_ages, render
 from serving.openapi import error_responses
-from serving.schemas import Check, Health, Readiness
+from serving.schemas import Check, Health, NightlyStatus, Readiness
 
 router = APIRouter(tags=["operations"])
 
@@ -65,9 +67,28 @@ async def ready(state: State) -> Response:
             ),
         )
     body = Readiness(
-        ready=all(c.ok for c in checks.values()), checks=checks, model_version=state.model_version
+        ready=all(c.ok for c in checks.values()),
+        checks=checks,
+        model_version=state.model_version,
+        nightly=nightly_status(settings),
     )
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
+
+
+def nightly_status(settings: Settings) -> NightlyStatus:
+    """When the last successful night ended and whether nights stalled (never fails /ready:
+    a stalled batch side still serves; the monitoring report breaches on it)."""
+    doc = nightly.status(settings.data_dir, max_age_hours=settings.max_night_age_hours)
+    last = doc["last_run"] or {}
+    return NightlyStatus(
+        recorded=doc["recorded"],
+        stalled=doc["stalled"],
+        last_success_at=doc["last_success_at"],
+        age_hours=doc["age_hours"],
+        max_age_hours=doc["max_age_hours"],
+        last_outcome=last.get("outcome"),
+        detail=doc["detail"],
+    )
 
 
 @router.get(
