@@ -22,6 +22,10 @@ from training.params import TrainSettings
 SMALL_TRAIN = replace(
     TrainSettings(), max_train_queries=4_000, max_valid_queries=1_500, max_test_queries=2_000
 )
+# Tests that train again on a copy (a night, the orchestrated graph) only need a model.
+TINY_TRAIN = replace(
+    SMALL_TRAIN, max_train_queries=1_000, max_valid_queries=500, max_test_queries=500
+)
 WORLD_EVENTS = 30_000
 WORLD_SEED = 11
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -21,33 +20,25 @@ from recsys.monitoring.drift import Thresholds
 from recsys.pipeline import nightly
 from serving.routes.health import nightly_status
 from tests.serving.conftest import start_server, world_settings
-from tests.world import SMALL_TRAIN, WORLD_EVENTS, World, environment
+from tests.serving.copies import night_copy
+from tests.world import TINY_TRAIN, WORLD_EVENTS, World, environment
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _copy(world: World, tmp_path: Path, database: int) -> dict[str, str]:
-    target = tmp_path / "data"
-    shutil.copytree(world.data_dir, target, symlinks=True, ignore=shutil.ignore_patterns("run"))
-    url = world.redis_url.rsplit("/", 1)[0] + f"/{database}"
-    return {"RECSYS_DATA_DIR": str(target), "REDIS_URL": url, "FEAST_REDIS_CONNECTION": ""}
-
-
-def _env(values: dict[str, str]) -> dict[str, str]:
-    from recsys.config import feast_connection_string
-
-    return {**values, "FEAST_REDIS_CONNECTION": feast_connection_string(values["REDIS_URL"])}
+    return night_copy(world, tmp_path / "data", database)
 
 
 OPTIONS = night.NightOptions(
-    max_train_queries=SMALL_TRAIN.max_train_queries,
-    max_valid_queries=SMALL_TRAIN.max_valid_queries,
-    max_test_queries=SMALL_TRAIN.max_test_queries,
+    max_train_queries=TINY_TRAIN.max_train_queries,
+    max_valid_queries=TINY_TRAIN.max_valid_queries,
+    max_test_queries=TINY_TRAIN.max_test_queries,
 )
 
 
 def test_a_night_runs_the_whole_chain_and_records_it(world: World, tmp_path: Path) -> None:
-    env = _env(_copy(world, tmp_path, 12))
+    env = _copy(world, tmp_path, 12)
     data_dir = Path(env["RECSYS_DATA_DIR"])
     lines: list[str] = []
     with environment(env):
@@ -97,7 +88,7 @@ def test_a_night_runs_the_whole_chain_and_records_it(world: World, tmp_path: Pat
 
 
 def test_a_failing_step_stops_its_dependents_and_is_recorded(world: World, tmp_path: Path) -> None:
-    env = _env(_copy(world, tmp_path, 13))
+    env = _copy(world, tmp_path, 13)
     data_dir = Path(env["RECSYS_DATA_DIR"])
     # a landing file that is not Parquet (a real fault): the ingest step names it
     (data_dir / "landing" / "events" / "zz-broken.parquet").write_bytes(b"not parquet at all")

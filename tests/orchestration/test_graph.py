@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,22 +9,17 @@ import duckdb
 from dagster import AssetKey, Definitions, materialize
 
 from recsys import registry
-from recsys.config import feast_connection_string
 from recsys.pipeline import nightly
-from tests.world import SMALL_TRAIN, World, environment
+from tests.serving.copies import night_copy
+from tests.world import TINY_TRAIN, World, environment
 
 
 def _copy(world: World, tmp_path: Path, database: int) -> dict[str, str]:
-    target = tmp_path / "data"
-    shutil.copytree(world.data_dir, target, symlinks=True, ignore=shutil.ignore_patterns("run"))
-    url = world.redis_url.rsplit("/", 1)[0] + f"/{database}"
     return {
-        "RECSYS_DATA_DIR": str(target),
-        "REDIS_URL": url,
-        "FEAST_REDIS_CONNECTION": feast_connection_string(url),
-        "RECSYS_NIGHTLY_MAX_TRAIN_QUERIES": str(SMALL_TRAIN.max_train_queries),
-        "RECSYS_NIGHTLY_MAX_VALID_QUERIES": str(SMALL_TRAIN.max_valid_queries),
-        "RECSYS_NIGHTLY_MAX_TEST_QUERIES": str(SMALL_TRAIN.max_test_queries),
+        **night_copy(world, tmp_path / "data", database),
+        "RECSYS_NIGHTLY_MAX_TRAIN_QUERIES": str(TINY_TRAIN.max_train_queries),
+        "RECSYS_NIGHTLY_MAX_VALID_QUERIES": str(TINY_TRAIN.max_valid_queries),
+        "RECSYS_NIGHTLY_MAX_TEST_QUERIES": str(TINY_TRAIN.max_test_queries),
     }
 
 
