@@ -8,7 +8,9 @@ dbt's Python models and the Feast repo stand on the trunk alone. Every import is
 
 from __future__ import annotations
 
-import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,14 +33,26 @@ ALLOWED: dict[str, set[str]] = {
 PROJECT = (set(ALLOWED) - {"dbt"}) | {"tests"}
 
 
+# Parsed in a child interpreter: CPython 3.11's ast.parse keeps its recursion counter per
+# interpreter, so a parse racing one in another thread of the test worker (an in-thread
+# server importing lazily) fails with "AST constructor recursion depth mismatch" (gh-106905).
+_PARSE = """
+import ast, json, sys
+found = []
+for node in ast.walk(ast.parse(open(sys.argv[1]).read(), filename=sys.argv[1])):
+    if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        found.append((node.lineno, node.module))
+    elif isinstance(node, ast.Import):
+        found += [(node.lineno, alias.name) for alias in node.names]
+print(json.dumps(found))
+"""
+
+
 def _imports(path: Path) -> list[tuple[int, str]]:
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append((node.lineno, node.module))
-        elif isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name) for alias in node.names]
-    return found
+    done = subprocess.run(
+        [sys.executable, "-c", _PARSE, str(path)], capture_output=True, text=True, check=True
+    )
+    return [(line, module) for line, module in json.loads(done.stdout)]
 
 
 def _violations(package: str) -> list[str]:
