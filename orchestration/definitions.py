@@ -38,7 +38,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from ops import nightly as night
 from recsys import export_sets
-from recsys.config import dbt_project_dir, export_data_dir_env, paths
+from recsys.config import dbt_project_dir, environment, export_data_dir_env, paths
 from recsys.pipeline import dbt_runner, nightly
 
 LANDING_TABLES = ("events", "served_events", "impressions", "items", "users")
@@ -93,20 +93,12 @@ def build_definitions(manifest: Path | None = None) -> Definitions:
         """`dbt build` of the selected models; exports published only when all passed."""
         layout = paths()
         build = export_sets.start(layout)  # as dbt_runner.build: a failed build publishes nothing
-        previous = {name: os.environ.get(name) for name in build.env}
-        os.environ.update(build.env)  # dbt's subprocess inherits them
-        try:
+        with environment(build.env):  # dbt's subprocess inherits them
             args = ["build", "--vars", json.dumps(dbt_runner.contract_vars())]
             invocation = dbt.cli(
                 args, context=context, target_path=layout.data_dir / "dbt" / "target-dagster"
             )
             yield from invocation.stream()
-        finally:
-            for name, value in previous.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
         export_sets.publish(layout, build)
 
     @asset(deps=list(dbt_models.keys), group_name=GROUP, retry_policy=RETRY)

@@ -7,14 +7,12 @@ change state (promote a model, stop Redis) build their own copies or undo what t
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from recsys import registry
-from recsys.config import paths
+from recsys.config import environment, paths
 from recsys.contract import FEATURE_SERVICE
 from training.params import TrainSettings
 
@@ -47,21 +45,6 @@ class World:
     @property
     def models(self) -> Path:
         return self.data_dir / "models"
-
-
-@contextlib.contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for a block and restore them after."""
-    previous = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def build_features(*, events: int, seed: int, **generator: object) -> None:

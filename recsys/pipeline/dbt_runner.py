@@ -9,7 +9,6 @@ after dbt has closed its own.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from recsys import export_sets, ids, import_with_gc_paused
-from recsys.config import Settings, dbt_project_dir, export_data_dir_env, paths
+from recsys.config import Settings, dbt_project_dir, environment, export_data_dir_env, paths
 from recsys.contract import MAX_SESSION_EVENTS
 from recsys.pipeline.dbt_progress import DbtProgress
 
@@ -143,9 +142,7 @@ def build(
     # Exports go into a new build folder, published only if every model and test passed:
     # a failed or killed build leaves the previous complete set in service.
     exports_build = export_sets.start(layout)
-    previous = {name: os.environ.get(name) for name in exports_build.env}
-    os.environ.update(exports_build.env)
-    try:
+    with environment(exports_build.env):  # dbt reads where to export from them
         if quiet or verbose:
             result = _invoke("build", select=select, vars=vars, quiet=quiet)
         else:
@@ -156,12 +153,6 @@ def build(
                 )
             finally:
                 print(progress.summary(str(log_file())), flush=True)
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     export_sets.publish(layout, exports_build)
     elapsed = time.perf_counter() - started
     nodes = _node_timings(result)
