@@ -53,10 +53,9 @@ def report(
     ),
 ) -> None:
     """Per arm: impressions, CTR, conversion, MRR of clicks, 95% intervals and a verdict."""
-    from ops.monitor import build_monitoring_tables
+    from ops.monitor import prepare_warehouse
     from recsys import experiment_stats, experiments
     from recsys.config import paths
-    from recsys.pipeline import dbt_runner
 
     layout = paths()
     try:
@@ -68,16 +67,7 @@ def report(
         which = "ended" if ended else "running (`recsys models challenge <version>` starts one)"
         print(f"No champion/challenger experiment {which}.", file=sys.stderr)
         raise typer.Exit(1)
-    if not layout.warehouse.exists():
-        print(f"No warehouse at {layout.warehouse}: run `make features` first.", file=sys.stderr)
-        raise typer.Exit(2)
-    if build:
-        print("experiment: building the monitoring tables (dbt, tag:monitoring) ...", flush=True)
-        try:
-            build_monitoring_tables()
-        except dbt_runner.DbtBuildError as exc:
-            print(f"experiment: dbt failed: {exc}", file=sys.stderr)
-            raise typer.Exit(2) from exc
+    prepare_warehouse("experiment", build=build)
     rows = read_requests(layout.warehouse, since=challenge.started_at)
     arms = np.array([challenge.arm_of(u) for u in rows["user_id"]], dtype=object)
     figures = experiment_stats.report(

@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from recsys.config import get_settings, paths
+from recsys.config import environment, get_settings, paths
 
 MONITORING_SELECTOR = "tag:monitoring stg_landing__served_events"
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([dhm])$")
@@ -52,15 +52,30 @@ def build_monitoring_tables() -> None:
     # the served-events view too: compiled while no served file existed, it stays
     # empty. "cautious": only tests whose every parent is selected (the reconciliation
     # test also reads marts only a full build refreshes)
-    previous = os.environ.get("DBT_INDIRECT_SELECTION")
-    os.environ["DBT_INDIRECT_SELECTION"] = "cautious"
-    try:
+    with environment({"DBT_INDIRECT_SELECTION": "cautious"}):
         dbt_runner.build(select=MONITORING_SELECTOR, quiet=True)
-    finally:
-        if previous is None:
-            os.environ.pop("DBT_INDIRECT_SELECTION", None)
-        else:
-            os.environ["DBT_INDIRECT_SELECTION"] = previous
+
+
+def prepare_warehouse(command: str, *, build: bool) -> Path:
+    """The warehouse a report reads, its monitoring tables rebuilt first when `build`.
+
+    Exits 2 (typer.Exit) with the fix when there is no warehouse or dbt fails; `command`
+    names the report in the messages.
+    """
+    from recsys.pipeline import dbt_runner
+
+    warehouse = paths().warehouse
+    if not warehouse.exists():
+        print(f"No warehouse at {warehouse}: run `make features` first.", file=sys.stderr)
+        raise typer.Exit(2)
+    if build:
+        print(f"{command}: building the monitoring tables (dbt, tag:monitoring) ...", flush=True)
+        try:
+            build_monitoring_tables()
+        except dbt_runner.DbtBuildError as exc:
+            print(f"{command}: dbt failed: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from exc
+    return warehouse
 
 
 def feature_freshness(*, max_age_hours: float) -> dict[str, Any]:
@@ -172,21 +187,11 @@ def monitor(
     import duckdb
 
     from recsys.monitoring import drift, report
-    from recsys.pipeline import dbt_runner
 
     start = parse_since(since)
     layout = paths()
     settings = get_settings()
-    if not layout.warehouse.exists():
-        print(f"No warehouse at {layout.warehouse}: run `make features` first.", file=sys.stderr)
-        raise typer.Exit(2)
-    if build:
-        print("monitor: building the monitoring tables (dbt, tag:monitoring) ...", flush=True)
-        try:
-            build_monitoring_tables()
-        except dbt_runner.DbtBuildError as exc:
-            print(f"monitor: dbt failed: {exc}", file=sys.stderr)
-            raise typer.Exit(2) from exc
+    prepare_warehouse("monitor", build=build)
     thresholds = drift.Thresholds(psi_watch=psi_watch, psi_act=psi_act, min_rows=min_rows)
     with duckdb.connect(str(layout.warehouse), read_only=True) as connection:
         online = report.online_figures(connection, since=start)
