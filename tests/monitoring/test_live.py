@@ -22,6 +22,7 @@ import duckdb
 import pytest
 
 from tests.serving.conftest import start_server, world_settings
+from tests.serving.replay import replay_sessions
 from tests.world import World
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,39 +89,13 @@ def replay(world: World, data_dir: Path) -> tuple[int, int]:
     """Replay sessions through a live server on `data_dir`; (answers, events with request_id)."""
     settings = world_settings(world, data_dir=data_dir, impression_features_share=1.0)
     live, server, thread = start_server(settings)
-    answers = clicks = 0
     try:
         with live.client() as client:
-            for events in _sessions(world):
-                web_session = f"web-{events[0][0]}"
-                answer = None
-                for number, (_, user, item, kind, at) in enumerate(events):
-                    event = {
-                        "event_id": f"{web_session}-{number}",
-                        "user_id": user,
-                        "session_id": web_session,
-                        "item_id": item,
-                        "event_type": kind,
-                        # the log's own time: session features and the request's reference
-                        # time (the session's last event) are then those of training
-                        "event_timestamp": at,
-                    }
-                    if answer is not None and item in {i["item_id"] for i in answer["items"]}:
-                        event["request_id"] = answer["request_id"]
-                        clicks += 1
-                    posted = client.post("/events", json=event)
-                    assert posted.status_code == 200, posted.text
-                    if number + 1 < len(events):  # ask after each event but the last
-                        got = client.get(
-                            f"/recommendations/{user}", params={"k": K, "session_id": web_session}
-                        )
-                        assert got.status_code == 200, got.text
-                        answer = got.json()
-                        answers += 1
+            answers, clicks = replay_sessions(client, _sessions(world), prefix="web", k=K)
     finally:
         server.should_exit = True
         thread.join(timeout=60)
-    return answers, clicks
+    return len(answers), clicks
 
 
 @pytest.fixture(scope="module")

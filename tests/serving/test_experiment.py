@@ -25,6 +25,7 @@ from ops.cli import app
 from recsys import experiments, model_check, registry
 from recsys.monitoring.impressions import problems, read_impressions
 from tests.serving.conftest import start_server, world_settings
+from tests.serving.replay import replay_sessions
 from tests.world import World, environment
 
 REQUESTS = 2000
@@ -106,33 +107,10 @@ def replayed(world: World, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     assert started.exit_code == 0, started.output
     challenge = experiments.read_challenge(models)
     assert challenge is not None and challenge.version == version
-    answers: list[dict[str, Any]] = []
     live, server, thread = start_server(world_settings(world, data_dir=data_dir))
     try:
         with live.client() as client:
-            for events in _sessions(world):
-                web_session = f"exp-{events[0][0]}"
-                answer = None
-                for number, (_, user, item, kind, at) in enumerate(events):
-                    event = {
-                        "event_id": f"{web_session}-{number}",
-                        "user_id": user,
-                        "session_id": web_session,
-                        "item_id": item,
-                        "event_type": kind,
-                        "event_timestamp": at,
-                    }
-                    if answer is not None and item in {i["item_id"] for i in answer["items"]}:
-                        event["request_id"] = answer["request_id"]
-                    posted = client.post("/events", json=event)
-                    assert posted.status_code == 200, posted.text
-                    if number + 1 < len(events):
-                        got = client.get(
-                            f"/recommendations/{user}", params={"k": K, "session_id": web_session}
-                        )
-                        assert got.status_code == 200, got.text
-                        answer = got.json()
-                        answers.append(answer)
+            answers, _ = replay_sessions(client, _sessions(world), prefix="exp", k=K)
     finally:
         server.should_exit = True
         thread.join(timeout=60)
