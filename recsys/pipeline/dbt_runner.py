@@ -34,6 +34,7 @@ MARTS: Final = (
     "item_features",
     "item_popularity",
     "item_neighbors",
+    "item_embeddings",
     "session_items",
     "session_state",
 )

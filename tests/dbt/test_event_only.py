@@ -24,6 +24,7 @@ EXPORTS = (
     "item_features",
     "item_popularity",
     "item_neighbors",
+    "item_embeddings",
     "session_items",
     "session_state",
 )
@@ -38,6 +39,10 @@ LIST_COLUMNS = {
         "covis_scores": pa.list_(pa.float64()),
         "seq_item_ids": pa.list_(pa.string()),
         "seq_scores": pa.list_(pa.float64()),
+    },
+    "item_embeddings": {
+        "embed_item_ids": pa.list_(pa.string()),
+        "embed_scores": pa.list_(pa.float64()),
     },
     "session_state": {
         "item_ids": pa.list_(pa.string()),
@@ -91,6 +96,12 @@ def test_windows_and_snapshot_marts_fit_in_one_day(event_only_warehouse: Built) 
         event_only_warehouse.rows("select snapshot_name, count(*) from item_neighbors group by all")
     )
     assert set(counts) == {"train", "valid", "test", "serving"}
+    embedded = dict(
+        event_only_warehouse.rows(
+            "select snapshot_name, count(*) from item_embeddings group by all"
+        )
+    )
+    assert set(embedded) == {"train", "valid", "test", "serving"}
     assert event_only_warehouse.rows("select count(*) from item_popularity") != [(0,)]
 
 

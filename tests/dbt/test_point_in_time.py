@@ -41,6 +41,13 @@ LEAKS = {
         "from item_neighbors n join item_neighbors s "
         "on s.item_id = n.item_id and s.snapshot_name = 'serving'",
     ),
+    # Every snapshot gets the serving lists, which name items first seen after it.
+    "item_embeddings": (
+        "assert_item_embeddings_point_in_time",
+        "select e.* replace (s.embed_item_ids as embed_item_ids, s.embed_scores as embed_scores) "
+        "from item_embeddings e join item_embeddings s "
+        "on s.item_id = e.item_id and s.snapshot_name = 'serving'",
+    ),
 }
 
 

@@ -1,0 +1,22 @@
+"""item_embeddings: each item's nearest neighbours in an embedding learned from sessions.
+
+A Python model: a PPMI matrix of in-session co-occurrence, its truncated SVD and a cosine
+top-k per item are linear algebra, not SQL. The kernel is recsys/pipeline/item_embeddings.py
+(a module with no other project imports); the rules are in docs/contracts.md and the model's
+description in item_embeddings.yml.
+"""
+
+
+def model(dbt, session):
+    dbt.config(materialized="parquet_export")
+    from recsys.pipeline.item_embeddings import item_embeddings
+
+    return item_embeddings(
+        session,
+        events=dbt.ref("fct_events"),
+        items=dbt.ref("int_items_keyed"),
+        snapshots=dbt.ref("feature_snapshots"),
+        dims=int(dbt.config.get("embed_dims")),
+        top_k=int(dbt.config.get("embed_top_k")),
+        window=int(dbt.config.get("embed_window")),
+    )

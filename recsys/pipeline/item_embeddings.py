@@ -1,0 +1,318 @@
+"""Item embeddings learned from sessions, and each item's nearest neighbours in them.
+
+Part of the dbt project's dependencies: dbt's `item_embeddings` model
+(dbt/models/marts/item_embeddings.py) imports this module and nothing else of the project, so
+it depends only on numpy, scipy, pyarrow and numba.
+
+Why: co-visitation and sequential rules only link items that were seen together; an
+embedding also links items that share neighbours (two films watched after the same ones),
+which is what candidate generation misses on sparse or long-tailed logs. The method is the
+count-based twin of item2vec / skip-gram (Levy & Goldberg 2014, Levy et al. 2015): skip-gram
+with negative sampling factorizes a shifted PMI matrix, and a truncated SVD of the positive
+PMI matrix gives vectors of the same quality on small data, deterministically and in seconds.
+
+The rules, per feature snapshot (point in time: only events strictly before snapshot_at):
+- two events of one session at most `window` positions apart count one co-occurrence of
+  their items (both directions; an item with itself never counts);
+- PPMI with context-distribution smoothing 0.75: max(0, log(c_ij * sum_j' c_j'^0.75 /
+  (c_i * c_j^0.75)));
+- a randomized truncated SVD (Halko et al. 2011, fixed seed) of that matrix, `dims`
+  components; an item's vector is U*sqrt(S) + V*sqrt(S) (the "W + C" vectors; for the
+  symmetric PPMI matrix this keeps the components of positive eigenvalues);
+- an item's list holds the `top_k` items of highest cosine similarity above 0, similarity
+  descending, ties by neighbour id ascending. Only items seen before the snapshot have a
+  vector, so only they are listed or listed as neighbours.
+The matrix of a snapshot holds only the items seen before it, in item_id order, so events
+after a snapshot never change its lists (a new item changes no row or column of it).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import scipy.sparse as sp
+from numba import njit
+
+if TYPE_CHECKING:
+    import duckdb
+
+SMOOTHING = 0.75  # context-distribution smoothing of PMI (Levy et al. 2015)
+OVERSAMPLE = 10  # extra random directions of the range finder (Halko et al. 2011)
+POWER_ITERATIONS = 4  # subspace iterations: PPMI spectra decay slowly
+SEED = 20260101  # the range finder's random matrix; fixed so builds are reproducible
+BLOCK_ROWS = 1024  # rows of the similarity matrix computed at once (memory: rows x items)
+
+
+def item_embeddings(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    events: duckdb.DuckDBPyRelation,
+    items: duckdb.DuckDBPyRelation,
+    snapshots: duckdb.DuckDBPyRelation,
+    dims: int,
+    top_k: int,
+    window: int,
+) -> pa.Table:
+    """Every item's nearest neighbours in the session embedding at every snapshot.
+
+    Args:
+        con: The connection the relations belong to.
+        events: fct_events (session_id, session_position, item_id, event_timestamp).
+        items: int_items_keyed (item_key 1..n in item_id order).
+        snapshots: feature_snapshots (snapshot_name, snapshot_at, snapshot_index).
+        dims: Embedding dimensions (var embed_dims).
+        top_k: Neighbours kept per item (var embed_top_k).
+        window: Largest distance in a session that counts as co-occurrence (var embed_window).
+
+    Returns:
+        One row per item and snapshot with at least one neighbour: item_id, snapshot_name,
+        event_timestamp (= snapshot_at), embed_item_ids, embed_scores (cosine similarity).
+    """
+    for name, value in (("embed_dims", dims), ("embed_top_k", top_k), ("embed_window", window)):
+        if value < 1:
+            raise ValueError(f"var {name}: expected a whole number >= 1, found {value}")
+    snapshot = snapshots.order("snapshot_index").select(
+        "snapshot_name, epoch_us(snapshot_at) as at_us"
+    )
+    snapshot_rows = snapshot.fetchall()
+    keyed = items.order("item_key").select("item_key, item_id").to_arrow_table()
+    keys = keyed["item_key"].to_numpy()
+    if not np.array_equal(keys, np.arange(1, len(keys) + 1)):
+        raise ValueError("int_items_keyed: expected item_key 1..n with no gaps")
+    names = keyed["item_id"].combine_chunks()
+    con.register("_embed_events", events)
+    con.register("_embed_items", items)
+    try:
+        table = con.sql(
+            "select dense_rank() over (order by e.session_id) as session,"
+            " k.item_key, epoch_us(e.event_timestamp) as at_us"
+            " from _embed_events e join _embed_items k using (item_id)"
+            " order by e.session_id, e.session_position"
+        ).to_arrow_table()
+    finally:
+        con.unregister("_embed_events")
+        con.unregister("_embed_items")
+    session = np.ascontiguousarray(table["session"].to_numpy(), np.int64)
+    item_key = np.ascontiguousarray(table["item_key"].to_numpy(), np.int64)
+    at_us = np.ascontiguousarray(table["at_us"].to_numpy(), np.int64)
+    parts = []
+    for snapshot_name, cutoff in snapshot_rows:
+        before = at_us < cutoff
+        neighbours = nearest_neighbours(
+            session[before], item_key[before], len(keys) + 1, dims=dims, top_k=top_k, window=window
+        )
+        parts.append(_snapshot_rows(names, snapshot_name, int(cutoff), *neighbours))
+    if not parts:
+        return _snapshot_rows(names, "", 0, *_no_lists())
+    return pa.concat_tables(parts)
+
+
+def nearest_neighbours(
+    session: np.ndarray, item: np.ndarray, n_keys: int, *, dims: int, top_k: int, window: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The lists of one snapshot from its events (in session, then position order).
+
+    Returns (owners, offsets, neighbours, scores): owner keys ascending; owner i's list is
+    neighbours/scores[offsets[i]:offsets[i + 1]], best first.
+    """
+    present = np.unique(item)  # ascending key = item_id order
+    if len(present) < 2:
+        return _no_lists()
+    compact = np.searchsorted(present, item).astype(np.int32)
+    rows, cols = window_pairs(session, compact, window)
+    size = len(present)
+    counts = sp.csr_matrix(
+        (np.ones(len(rows), np.float64), (rows, cols)), shape=(size, size)
+    )  # duplicates are summed: the co-occurrence counts
+    vectors = embed(ppmi(counts), dims)
+    owners, offsets, neighbours, scores = _top_cosine(vectors, top_k)
+    return present[owners], offsets, present[neighbours], scores
+
+
+def ppmi(counts: sp.csr_matrix) -> sp.csr_matrix:
+    """Positive PMI with context-distribution smoothing of a symmetric count matrix."""
+    counts = counts.tocsr()
+    row_sums = np.asarray(counts.sum(axis=1)).ravel()
+    col_sums = np.asarray(counts.sum(axis=0)).ravel()
+    smoothed = col_sums**SMOOTHING
+    total = smoothed.sum()
+    if total <= 0:
+        return sp.csr_matrix(counts.shape, dtype=np.float64)
+    coo = counts.tocoo()
+    values = np.log(coo.data * total / (row_sums[coo.row] * smoothed[coo.col]))
+    keep = values > 0
+    return sp.csr_matrix((values[keep], (coo.row[keep], coo.col[keep])), shape=counts.shape)
+
+
+def embed(matrix: sp.csr_matrix, dims: int) -> np.ndarray:
+    """Item vectors U*sqrt(S) + V*sqrt(S) of a truncated SVD of `matrix`, [items, <= dims]."""
+    size = matrix.shape[0]
+    rank = min(dims, size)
+    wanted = rank + OVERSAMPLE
+    if wanted >= size:  # small enough for the exact decomposition
+        u, s, vt = np.linalg.svd(matrix.toarray())
+    else:
+        u, s, vt = _randomized_svd(matrix, wanted)
+    u, s, vt = u[:, :rank], s[:rank], vt[:rank]
+    root = np.sqrt(s)
+    return u * root + vt.T * root
+
+
+def _randomized_svd(
+    matrix: sp.csr_matrix, wanted: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Halko et al. 2011, algorithm 4.4 (subspace iteration) then 5.1."""
+    random = np.random.default_rng(SEED)
+    transposed = matrix.T.tocsr()
+    basis = _orthonormal(matrix @ random.standard_normal((matrix.shape[1], wanted)))
+    for _ in range(POWER_ITERATIONS):
+        basis = _orthonormal(matrix @ _orthonormal(transposed @ basis))
+    small = (transposed @ basis).T  # basis.T @ matrix, [wanted, items]
+    u_small, s, vt = np.linalg.svd(small, full_matrices=False)
+    return basis @ u_small, s, vt
+
+
+def _orthonormal(block: np.ndarray) -> np.ndarray:
+    q, _ = np.linalg.qr(block)
+    return np.ascontiguousarray(q)
+
+
+def _top_cosine(
+    vectors: np.ndarray, top_k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's `top_k` most cosine-similar other rows with similarity > 0."""
+    norms = np.linalg.norm(vectors, axis=1)
+    has = norms > 0
+    unit = np.zeros_like(vectors, dtype=np.float32)
+    unit[has] = (vectors[has] / norms[has, None]).astype(np.float32)
+    size = len(vectors)
+    owners_out, sizes_out, neighbours_out, scores_out = [], [], [], []
+    for start in range(0, size, BLOCK_ROWS):
+        stop = min(size, start + BLOCK_ROWS)
+        similarity = unit[start:stop] @ unit.T
+        similarity[np.arange(stop - start), np.arange(start, stop)] = 0.0  # never itself
+        owners, lengths, neighbours, scores = _rank_rows(similarity, top_k, start)
+        owners_out.append(owners)
+        sizes_out.append(lengths)
+        neighbours_out.append(neighbours)
+        scores_out.append(scores)
+    lengths = np.concatenate(sizes_out)
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return (
+        np.concatenate(owners_out),
+        offsets,
+        np.concatenate(neighbours_out),
+        np.concatenate(scores_out),
+    )
+
+
+@njit(cache=True)
+def window_pairs(
+    session: np.ndarray, item: np.ndarray, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both directions of every pair of distinct items at most `window` apart in a session."""
+    n = len(item)
+    total = 0
+    for i in range(n):
+        for j in range(i + 1, min(n, i + window + 1)):
+            if session[j] != session[i]:
+                break
+            if item[j] != item[i]:
+                total += 2
+    rows = np.empty(total, np.int32)
+    cols = np.empty(total, np.int32)
+    at = 0
+    for i in range(n):
+        for j in range(i + 1, min(n, i + window + 1)):
+            if session[j] != session[i]:
+                break
+            if item[j] != item[i]:
+                rows[at], cols[at] = item[i], item[j]
+                rows[at + 1], cols[at + 1] = item[j], item[i]
+                at += 2
+    return rows, cols
+
+
+@njit(cache=True)
+def _rank_rows(
+    similarity: np.ndarray, top_k: int, first_row: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, the best `top_k` columns with similarity > 0: score desc, then column asc.
+
+    A bounded insertion list per row: one pass over the row, no sort of all columns.
+    """
+    rows, cols = similarity.shape
+    owners = np.empty(rows, np.int64)
+    lengths = np.empty(rows, np.int64)
+    neighbours = np.empty(rows * top_k, np.int64)
+    scores = np.empty(rows * top_k, np.float64)
+    kept_rows = 0
+    written = 0
+    best_cols = np.empty(top_k, np.int64)
+    best_scores = np.empty(top_k, np.float32)
+    for r in range(rows):
+        size = 0
+        for c in range(cols):
+            value = similarity[r, c]
+            if value <= 0:
+                continue
+            # columns come in ascending order, so an equal score never displaces a kept one
+            if size == top_k and value <= best_scores[size - 1]:
+                continue
+            at = size if size < top_k else top_k - 1
+            while at > 0 and best_scores[at - 1] < value:
+                if at < top_k:
+                    best_scores[at] = best_scores[at - 1]
+                    best_cols[at] = best_cols[at - 1]
+                at -= 1
+            best_scores[at] = value
+            best_cols[at] = c
+            if size < top_k:
+                size += 1
+        if size:
+            owners[kept_rows] = first_row + r
+            lengths[kept_rows] = size
+            kept_rows += 1
+            for i in range(size):
+                neighbours[written + i] = best_cols[i]
+                scores[written + i] = best_scores[i]
+            written += size
+    return owners[:kept_rows], lengths[:kept_rows], neighbours[:written], scores[:written]
+
+
+def _no_lists() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return (
+        np.zeros(0, np.int64),
+        np.zeros(1, np.int64),
+        np.zeros(0, np.int64),
+        np.zeros(0, np.float64),
+    )
+
+
+def _snapshot_rows(
+    names: pa.Array,
+    name: str,
+    at_us: int,
+    owners: np.ndarray,
+    offsets: np.ndarray,
+    neighbours: np.ndarray,
+    scores: np.ndarray,
+) -> pa.Table:
+    """One snapshot's rows; owners and neighbours are item keys (1..n)."""
+    list_offsets = pa.array(offsets.astype(np.int32))
+    return pa.table(
+        {
+            "item_id": names.take(pa.array(owners - 1)),
+            "snapshot_name": pa.array([name] * len(owners), pa.string()),
+            "event_timestamp": pa.array(np.full(len(owners), at_us, np.int64)).cast(
+                pa.timestamp("us", tz="UTC")
+            ),
+            "embed_item_ids": pa.ListArray.from_arrays(
+                list_offsets, names.take(pa.array(neighbours - 1))
+            ),
+            "embed_scores": pa.ListArray.from_arrays(list_offsets, pa.array(scores, pa.float64())),
+        }
+    )
