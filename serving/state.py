@@ -83,6 +83,7 @@ class ServingState:
                 for n in (
                     "item_features",
                     "item_neighbors",
+                    "item_embeddings",
                     "item_popularity",
                     "session_items",
                     "dim_items",

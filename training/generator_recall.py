@@ -50,6 +50,7 @@ def generator_lists(catalog: Catalog, session: SessionArrays, n: int) -> dict[st
         "covisitation": _ranked(*neighbour_scores(catalog, catalog.covis, context), n),
         "sequential": _ranked(*neighbour_scores(catalog, catalog.seq, context), n),
         "session-knn": _ranked(*sknn_scores(catalog, context, _CONFIG), n),
+        "embedding": _ranked(*neighbour_scores(catalog, catalog.embed, context), n),
         "session items": context.items[:n] if not context.from_user_history else context.items[:0],
         "trending": catalog.trending[: _CONFIG.trending_items],
         "popular": catalog.popular[: _CONFIG.popular_items],

@@ -1,8 +1,8 @@
 """Candidate generation: the few hundred items worth ranking for one user and session.
 
 A union of generators, each cheap and each good at a different kind of next item:
-the session's own items (repeats are common in click logs), co-visitation and sequential
-neighbours of the recent context (weighted by recency), session-kNN (items of similar past
+the session's own items (repeats are common in click logs), co-visitation, sequential and
+embedding neighbours of the recent context (weighted by recency), session-kNN (items of similar past
 sessions), popular items in the context's and the user's categories, the user's own history,
 and globally popular / trending items so that a cold user with an empty session still gets
 an answer. The pool is cut to `n` by reciprocal-rank fusion of the generators' own scores.
@@ -81,6 +81,8 @@ class Candidates:
     seq_last: np.ndarray
     seq_last_rank: np.ndarray
     sknn: np.ndarray
+    embed_sum: np.ndarray  # embedding similarity to the context, recency-weighted sum
+    embed_last_rank: np.ndarray  # rank among the last context item's embedding neighbours
     context: Context
 
     def __len__(self) -> int:
@@ -135,7 +137,8 @@ def generate(
     """Return up to `n` (default config.n) candidates for one user and session.
 
     The generators, in fusion order: co-visitation and sequential neighbours of the context
-    (scores summed over the context items, weighted by recency), session-kNN, the session's
+    (scores summed over the context items, weighted by recency), session-kNN, nearest
+    neighbours in the item embedding (cosine similarities summed the same way), the session's
     own items (most recent first), the user's history, popular items of up to three context
     categories and the user's top two, trending, popular. Each ranks its items (ties: smaller
     item index); an item scores sum(1 / (rrf_k + rank)) over the generators that found it,
@@ -166,6 +169,7 @@ def generate(
         context.weights,
         (catalog.covis.indptr, catalog.covis.indices, catalog.covis.scores),
         (catalog.seq.indptr, catalog.seq.indices, catalog.seq.scores),
+        (catalog.embed.indptr, catalog.embed.indices, catalog.embed.scores),
         (
             index.item_sessions.indptr,
             index.item_sessions.indices,
@@ -197,7 +201,19 @@ def generate(
         ),
         catalog.item_slot,
     )
-    items, prescore, covis_sum, covis_last, covis_last_rank, seq_sum, seq_last, seq_rank, sknn = out
+    (
+        items,
+        prescore,
+        covis_sum,
+        covis_last,
+        covis_last_rank,
+        seq_sum,
+        seq_last,
+        seq_rank,
+        sknn,
+        embed_sum,
+        embed_last_rank,
+    ) = out
     return Candidates(
         items,
         prescore,
@@ -208,6 +224,8 @@ def generate(
         seq_last,
         seq_rank,
         sknn,
+        embed_sum,
+        embed_last_rank,
         context,
     )
 

@@ -1,7 +1,7 @@
 """The item-side state a recommendation needs, held in memory as flat numpy arrays.
 
 Everything here changes only when a new build or materialization lands (item attributes,
-co-visitation and sequential neighbours, popularity, the historical sessions session-kNN
+co-visitation, sequential and embedding neighbours, popularity, the historical sessions session-kNN
 searches), so the server keeps one `Catalog` in process and swaps it when a newer one lands;
 training builds one per time window from data strictly before the window starts. Per-request
 state (the user row, the session) is never in here.
@@ -63,6 +63,7 @@ class Catalog:
     price: np.ndarray  # float32, nan where unknown
     covis: Csr
     seq: Csr
+    embed: Csr  # nearest neighbours in the session embedding (item_embeddings), best first
     sessions: SessionIndex
     popularity: np.ndarray  # float32 decayed popularity per item (0 = never seen before as_of)
     recent_events: np.ndarray  # float32 events in the last day before as_of
@@ -122,8 +123,9 @@ class Catalog:
         return (
             f"catalog as of {self.as_of.isoformat()}: {self.size:,} items "
             f"({int(self.known.sum()):,} recommendable), {len(self.category_names)} categories, "
-            f"{len(self.covis.indices):,} co-visitation and {len(self.seq.indices):,} sequential "
-            f"links, {self.sessions.sessions:,} historical sessions"
+            f"{len(self.covis.indices):,} co-visitation, {len(self.seq.indices):,} sequential and "
+            f"{len(self.embed.indices):,} embedding links, "
+            f"{self.sessions.sessions:,} historical sessions"
         )
 
 
@@ -136,6 +138,7 @@ def build_catalog(
     session_items: pa.Table,
     item_features: pa.Table,
     item_feature_names: list[str],
+    embeddings: pa.Table | None = None,
     max_sessions_per_item: int = 300,
     popular_size: int = 200,
     category_popular_size: int = 50,
@@ -152,6 +155,8 @@ def build_catalog(
             (session_id, item_id, session_ended_at).
         item_features: the latest item_features row per item at `as_of` (item_id + names).
         item_feature_names: numeric item feature columns, in the order the ranker reads them.
+        embeddings: item_embeddings rows of one snapshot (item_id, embed_item_ids,
+            embed_scores); None: no embedding neighbours (that generator finds nothing).
         max_sessions_per_item: session-kNN looks at most this many recent sessions per item.
         popular_size: length of the global popularity list.
         category_popular_size: length of each per-category popularity list.
@@ -170,6 +175,11 @@ def build_catalog(
 
     covis = _neighbor_csr(neighbors, index, "covis_item_ids", "covis_scores")
     seq = _neighbor_csr(neighbors, index, "seq_item_ids", "seq_scores")
+    embed = (
+        Csr.empty(size)
+        if embeddings is None
+        else _neighbor_csr(embeddings, index, "embed_item_ids", "embed_scores")
+    )
 
     pop_rows = index.get_indexer(popularity.column("item_id").to_numpy(zero_copy_only=False))
     ok = pop_rows >= 0
@@ -215,6 +225,7 @@ def build_catalog(
             if "title" in items.column_names
             else np.full(size, None, object)
         ),
+        embed=embed,
         _index={item: i for i, item in enumerate(item_ids)},
         _category_index={str(name): code for code, name in enumerate(uniques)},
     )

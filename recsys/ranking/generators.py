@@ -352,6 +352,7 @@ def generate_pool(
     weights: np.ndarray,
     covis: tuple[np.ndarray, np.ndarray, np.ndarray],
     seq: tuple[np.ndarray, np.ndarray, np.ndarray],
+    embed: tuple[np.ndarray, np.ndarray, np.ndarray],
     sessions: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     category_lists: tuple[np.ndarray, np.ndarray],
     lists: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
@@ -362,7 +363,7 @@ def generate_pool(
 ) -> tuple[np.ndarray, ...]:
     """Fuse every generator's list and cut to `n`; candidates.generate gives the meaning.
 
-    Tuples group the arrays: covis and seq = (indptr, indices, scores); sessions = (item ->
+    Tuples group the arrays: covis, seq and embed = (indptr, indices, scores); sessions = (item ->
     session indptr, sessions, session -> item indptr, items, scores of 1, session sizes);
     category_lists = (indptr, items) by category code; lists = (the session's items most
     recent first, the user's history, trending, popular); filters = (exclude, include,
@@ -371,10 +372,11 @@ def generate_pool(
     slot = the catalog's item slot map.
 
     Returns (items, prescore, covis_sum, covis_last, covis_last_rank, seq_sum, seq_last,
-    seq_last_rank, sknn), best prescore first, ties by item.
+    seq_last_rank, sknn, embed_sum, embed_last_rank), best prescore first, ties by item.
     """
     c_ptr, c_idx, c_sc = covis
     s_ptr, s_idx, s_sc = seq
+    e_ptr, e_idx, e_sc = embed
     is_ptr, is_idx, si_ptr, si_idx, si_ones, session_sizes = sessions
     cat_ptr, cat_items = category_lists
     session_first, history, trending, popular = lists
@@ -390,6 +392,7 @@ def generate_pool(
     cap = (
         _row_total(c_ptr, context)
         + _row_total(s_ptr, context)
+        + _row_total(e_ptr, context)
         + _row_total(si_ptr, voters)
         + len(session_first)
         + len(history)
@@ -402,6 +405,7 @@ def generate_pool(
     covis_acc = np.zeros(cap, np.float64)
     seq_acc = np.zeros(cap, np.float64)
     sknn_acc = np.zeros(cap, np.float64)
+    embed_acc = np.zeros(cap, np.float64)
     fused = np.zeros(cap, np.float64)
     members = np.empty(cap, np.int64)
     k = np.float32(rrf_k)
@@ -421,6 +425,11 @@ def generate_pool(
         si_ptr, si_idx, si_ones, voters, similarity, slot, pool, size, sknn_acc, seen, members
     )
     _fuse_scored(slot, pool, size, members[:found], sknn_acc, fused, k)
+    seen[:] = False
+    size, found = _add_weighted(
+        e_ptr, e_idx, e_sc, context, weights, slot, pool, size, embed_acc, seen, members
+    )
+    _fuse_scored(slot, pool, size, members[:found], embed_acc, fused, k)
     size = _fuse_ranked(session_first, slot, pool, size, fused, k)
     size = _fuse_ranked(history, slot, pool, size, fused, k)
     for code in wanted:
@@ -471,6 +480,7 @@ def generate_pool(
     covis_sum = np.empty(kept, np.float32)
     seq_sum = np.empty(kept, np.float32)
     sknn = np.empty(kept, np.float32)
+    embed_sum = np.empty(kept, np.float32)
     for i in range(size):
         f = final[i]
         if f >= 0:
@@ -479,13 +489,17 @@ def generate_pool(
             covis_sum[f] = np.float32(covis_acc[i])
             seq_sum[f] = np.float32(seq_acc[i])
             sknn[f] = np.float32(sknn_acc[i])
+            embed_sum[f] = np.float32(embed_acc[i])
     covis_last = np.zeros(kept, np.float32)
     covis_last_rank = np.full(kept, np.nan, np.float32)
     seq_last = np.zeros(kept, np.float32)
     seq_last_rank = np.full(kept, np.nan, np.float32)
+    embed_last = np.zeros(kept, np.float32)
+    embed_last_rank = np.full(kept, np.nan, np.float32)
     if len(context):
         _row_lookup(c_ptr, c_idx, c_sc, context[0], slot, pool, final, covis_last, covis_last_rank)
         _row_lookup(s_ptr, s_idx, s_sc, context[0], slot, pool, final, seq_last, seq_last_rank)
+        _row_lookup(e_ptr, e_idx, e_sc, context[0], slot, pool, final, embed_last, embed_last_rank)
     _release(slot, pool, size)
     return (
         out_items,
@@ -497,4 +511,6 @@ def generate_pool(
         seq_last,
         seq_last_rank,
         sknn,
+        embed_sum,
+        embed_last_rank,
     )

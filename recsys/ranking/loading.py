@@ -66,7 +66,7 @@ def load_catalog(
         features_as_of: Cut-off for item feature rows (default: the snapshot time); the
             server passes the end of the last materialization.
     """
-    names = ["data_windows", "dim_items", "item_neighbors", "item_popularity"]
+    names = ["data_windows", "dim_items", "item_neighbors", "item_embeddings", "item_popularity"]
     names += ["session_items", "item_features"]
     # one resolved folder for every read: a build published meanwhile cannot mix in
     exports = export_sets.resolve(exports, names)
@@ -77,6 +77,7 @@ def load_catalog(
         for name in (
             "dim_items",
             "item_neighbors",
+            "item_embeddings",
             "item_popularity",
             "session_items",
             "item_features",
@@ -96,6 +97,12 @@ def load_catalog(
             con,
             "select item_id, covis_item_ids, covis_scores, seq_item_ids, seq_scores "
             f"from read_parquet('{paths['item_neighbors']}') where snapshot_name = ?",
+            [snapshot],
+        )
+        embeddings = _arrow(
+            con,
+            "select item_id, embed_item_ids, embed_scores "
+            f"from read_parquet('{paths['item_embeddings']}') where snapshot_name = ?",
             [snapshot],
         )
         popularity = _arrow(
@@ -125,6 +132,7 @@ def load_catalog(
         session_items=sessions,
         item_features=features,
         item_feature_names=item_feature_names,
+        embeddings=embeddings,
     )
 
 

@@ -44,6 +44,8 @@ CROSS_FEATURES = {
     "seq_last_rank": "rank among the most recent item's sequential neighbours",
     "sknn": "session-kNN score (votes of similar past sessions)",
     "sknn_norm": "sknn over the best candidate's",
+    "embed_sum": "embedding (session PPMI-SVD) similarity to the context, recency-weighted sum",
+    "embed_last_rank": "rank among the most recent item's embedding neighbours",
     "popularity": "time-decayed popularity",
     "popularity_norm": "popularity over the most popular item's",
     "events_last_day": "events on the candidate in the last day",
@@ -218,6 +220,7 @@ def _cross(
         (cands.items, cands.prescore),
         (cands.covis_sum, cands.covis_last, cands.covis_last_rank),
         (cands.seq_sum, cands.seq_last, cands.seq_last_rank, cands.sknn),
+        (cands.embed_sum, cands.embed_last_rank),
         cands.context.items,
         (session.items[known], session.types[known].astype(np.int8)),
         (catalog.popularity, catalog.recent_events, catalog.price, catalog.category_codes),
@@ -237,6 +240,7 @@ def _fill_cross(
     candidates: tuple[np.ndarray, np.ndarray],
     covis: tuple[np.ndarray, np.ndarray, np.ndarray],
     seq: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    embed: tuple[np.ndarray, np.ndarray],
     context: np.ndarray,
     session: tuple[np.ndarray, np.ndarray],
     catalog: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
@@ -250,6 +254,7 @@ def _fill_cross(
     items, prescore = candidates
     covis_sum, covis_last, covis_last_rank = covis
     seq_sum, seq_last, seq_last_rank, sknn = seq
+    embed_sum, embed_last_rank = embed
     session_items, session_types = session
     popularity, recent_events, price, category_codes = catalog
     user_categories, user_shares, user_recent = user
@@ -318,6 +323,8 @@ def _fill_cross(
         row[CROSS.seq_last_rank] = seq_last_rank[i]
         row[CROSS.sknn] = sknn[i]
         row[CROSS.sknn_norm] = sknn[i] / tops[2] if tops[2] > 0 else np.float32(0.0)
+        row[CROSS.embed_sum] = embed_sum[i]
+        row[CROSS.embed_last_rank] = embed_last_rank[i]
         row[CROSS.popularity] = popularity[item]
         row[CROSS.popularity_norm] = (
             popularity[item] / np.float32(top_popularity) if top_popularity > 0 else np.float32(0.0)

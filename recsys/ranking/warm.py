@@ -88,4 +88,5 @@ def two_items() -> Catalog:
             {"item_id": ["a", "b"], "views_7d": [1.0, 2.0], "first_seen_epoch_s": [0.0, 0.0]}
         ),
         item_feature_names=["views_7d", "first_seen_epoch_s"],
+        embeddings=pa.table({"item_id": ["a"], "embed_item_ids": [["b"]], "embed_scores": [[0.5]]}),
     )

@@ -58,9 +58,13 @@ def test_ranker_beats_every_baseline_on_the_test_window(world: World) -> None:
     per_generator = {row["generator"]: row for row in metrics["candidate_recall_per_generator"]}
     pool = per_generator["fused pool"]
     assert pool["recall@300"] == pytest.approx(recall["k>=1"]["recall@300"])
-    assert {"covisitation", "sequential", "session-knn", "vstan (not a generator)"} <= set(
-        per_generator
-    )
+    assert {
+        "covisitation",
+        "sequential",
+        "session-knn",
+        "embedding",
+        "vstan (not a generator)",
+    } <= set(per_generator)
     assert per_generator["vstan (not a generator)"]["pool+"] >= pool["recall@300"]
 
 

@@ -14,10 +14,15 @@ AS_OF = datetime(2026, 1, 10, tzinfo=UTC)
 ITEM_FEATURES = ["views_7d", "first_seen_epoch_s"]
 
 
-def tiny_catalog(*, sessions: list[list[str]] | None = None) -> Catalog:
+def tiny_catalog(
+    *,
+    sessions: list[list[str]] | None = None,
+    embed: dict[str, list[tuple[str, float]]] | None = None,
+) -> Catalog:
     """Items a..h in two categories (x: a-d, y: e-h) plus 'z' that nobody saw before AS_OF.
 
     Co-visitation: a<->b strong, a<->c weak; sequential: a->d. Popularity: h > g > f > ... .
+    Embedding neighbours: `embed` (item -> [(neighbour, similarity), ...]), none by default.
     """
     ids = ["a", "b", "c", "d", "e", "f", "g", "h", "z"]
     items = pa.table(
@@ -72,6 +77,20 @@ def tiny_catalog(*, sessions: list[list[str]] | None = None) -> Catalog:
         session_items=session_items,
         item_features=item_features,
         item_feature_names=ITEM_FEATURES,
+        embeddings=pa.table(
+            {
+                "item_id": list(embed or {}),
+                "embed_item_ids": [[n for n, _ in v] for v in (embed or {}).values()],
+                "embed_scores": [[s for _, s in v] for v in (embed or {}).values()],
+            },
+            schema=pa.schema(
+                [
+                    ("item_id", pa.string()),
+                    ("embed_item_ids", pa.list_(pa.string())),
+                    ("embed_scores", pa.list_(pa.float64())),
+                ]
+            ),
+        ),
     )
 
 

@@ -109,3 +109,26 @@ def test_included_items_no_generator_found_get_zero_scores_and_the_same_filters(
     assert "f" in ids and "z" not in ids and "c" not in ids
     f = ids.index("f")
     assert forced.prescore[f] == 0 and forced.covis_sum[f] == 0 and forced.sknn[f] == 0
+
+
+def test_embedding_neighbours_of_the_context_join_the_pool() -> None:
+    # c's nearest in the embedding are g then f; a's is f. No past session holds a or c, and
+    # the popularity lists are off, so only the embedding can bring f and g in.
+    embed = {"c": [("g", 0.9), ("f", 0.4)], "a": [("f", 0.8)]}
+    sessions = [["d", "h"]]
+    catalog = tiny_catalog(sessions=sessions, embed=embed)
+    config = CandidateConfig(popular_items=0, trending_items=0, category_items=0)
+    session = session_of(catalog, ["a", "c"])  # c is the most recent
+    cands = generate(catalog, session, NO_USER, config=config)
+    ids = _ids(catalog, cands)
+    assert "f" in ids and "g" in ids
+    f, g = ids.index("f"), ids.index("g")
+    # recency weights: c (last) 1, a 1/2
+    assert np.isclose(cands.embed_sum[f], 0.4 + 0.8 / 2)
+    assert np.isclose(cands.embed_sum[g], 0.9)
+    assert cands.embed_last_rank[g] == 1 and cands.embed_last_rank[f] == 2
+    assert np.isnan(cands.embed_last_rank[ids.index("c")])
+    assert set(ids) == {"a", "b", "c", "d", "f", "g"}
+    without = generate(tiny_catalog(sessions=sessions), session, NO_USER, config=config)
+    assert set(_ids(catalog, without)) == {"a", "b", "c", "d"}
+    assert np.all(without.embed_sum == 0)
