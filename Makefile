@@ -26,7 +26,7 @@ SOAK_WORLD ?= data/bench/soak-world
 
 .DEFAULT_GOAL := help
 .PHONY: help setup redis stop data features train batch-score serve demo test lint audit \
-        monitor bench bench-offline bench-serve bench-batch bench-train browser wrk docs docs-serve \
+        monitor bench bench-offline bench-serve bench-batch bench-train bench-candidates browser wrk docs docs-serve \
         clean contract soak
 
 help: ## List the targets and the variables they take
@@ -143,6 +143,9 @@ bench-batch: setup ## Batch scoring users/s with 300 candidates each
 
 bench-train: setup ## recsys train on the demo world vs LightGBM's own fit, same runs
 	$(BIN)/python -m bench.train
+
+bench-candidates: setup ## Candidate generation p50/p99 with vs without the embedding generator
+	$(BIN)/python -m bench.candidates
 
 bench-serve: setup wrk ## Load test the API next to `feast serve` in the same run
 	$(BIN)/python -m bench.serve
