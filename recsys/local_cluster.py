@@ -54,10 +54,12 @@ class LocalCluster:
             node.process.wait()
             node.process = None
 
-    def start_node(self, index: int) -> None:
-        """Start a stopped node again on its port (it rejoins, empty) and wait for state ok."""
+    def start_node(self, index: int, *, wait: bool = True) -> None:
+        """Start a stopped node again on its port (it rejoins, empty); by default wait until
+        the whole cluster reports state ok."""
         _spawn(self.nodes[index])
-        self.wait_ok()
+        if wait:
+            self.wait_ok()
 
     def wait_ok(self, *, timeout_s: float = 30.0) -> None:
         """Wait until every node reports cluster_state:ok.

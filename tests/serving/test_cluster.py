@@ -20,7 +20,7 @@ import redis
 
 from recsys.config import environment, feast_env
 from recsys.contract import FEATURE_SERVICE, MATERIALIZED_MARKER_KEY
-from recsys.local_cluster import LocalCluster
+from recsys.local_cluster import LocalCluster, start_cluster
 from recsys.pipeline.feast_ops import feature_store
 from recsys.pipeline.materialize import materialize
 from recsys.redis_runtime import RedisServer
@@ -240,3 +240,31 @@ def test_two_server_processes_share_sessions_through_the_cluster(
     assert seen["session_events"] == 2 and not seen["degraded"], seen
     assert posted_b["accepted"] == len(items[2:]), posted_b
     assert seen_a["session_events"] == len(items), seen_a
+
+
+def test_a_server_started_while_the_cluster_is_down_degrades_then_recovers(
+    cluster_world: Path, world: World, tmp_path: Path
+) -> None:
+    cluster = start_cluster(tmp_path / "late")  # its own, stopped before the server starts
+    url = cluster.url
+    cluster.stop()
+    settings = world_settings(world, data_dir=cluster_world, redis_url=url)
+    live, server, thread = start_server(settings)  # no Redis call may fail the start
+    try:
+        with live.client() as client:
+            down = client.get("/ready")
+            answer = client.get("/recommendations/u-late").json()
+            for index in range(len(cluster.nodes)):  # same ports, same nodes.conf: same slots
+                cluster.start_node(index, wait=False)
+            cluster.wait_ok()
+            _materialize(cluster_world, url)
+            recovered = _wait(lambda: client.get("/ready").status_code == 200)
+            after = client.get("/recommendations/u-late").json()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        cluster.stop()
+    assert down.status_code == 503 and not down.json()["checks"]["redis"]["ok"], down.json()
+    assert answer["degraded"] and answer["items"], answer
+    assert recovered, "the server did not notice the cluster coming up"
+    assert not after["degraded"], after
