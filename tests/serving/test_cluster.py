@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -41,7 +41,7 @@ def _materialize(data_dir: Path, url: str, engine: str = "fast") -> None:
         materialize(start=None, end=None, incremental=False, views=None, engine=engine)
 
 
-def _dump_clients(clients: list[redis.Redis]) -> dict[bytes, dict[bytes, bytes]]:
+def _dump_clients(clients: list[Any]) -> dict[bytes, dict[bytes, bytes]]:
     """Every hash but the marker (its times differ run to run), from every node given."""
     out = {}
     for client in clients:
@@ -82,12 +82,12 @@ def test_materialize_on_cluster_is_byte_identical_to_single_node(
 ) -> None:
     fast_cluster = _cluster_dump(redis_cluster)
     single_url = redis_server.url.rsplit("/", 1)[0] + "/11"
-    single = redis.Redis.from_url(single_url)
+    single: Any = redis.Redis.from_url(single_url)
     single.flushdb()
     _materialize(cluster_world, single_url)
     fast_single = _dump_clients([single])
     single.flushdb()
-    per_node = [n.client.dbsize() for n in redis_cluster.nodes]
+    per_node = [int(cast(int, n.client.dbsize())) for n in redis_cluster.nodes]
 
     redis_cluster.flushall()
     _materialize(cluster_world, redis_cluster.url, engine="feast")
