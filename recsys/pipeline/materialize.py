@@ -13,6 +13,8 @@ Redis commands go out as one buffer. What Feast 0.67 writes, and so what we writ
 As in Feast, a row is written only when it is newer than the `_ts` already stored for its key,
 so the engines and pushes can follow each other in any order. The interval is recorded in the
 registry, so `feast materialize-incremental` continues from ours and the other way round.
+On a Redis Cluster (`redis_type: redis_cluster`) each batch is split by key slot and every
+primary gets its own pipelines (recsys/pipeline/online_nodes.py); the bytes are the same.
 
 Nothing passes silently: the registry's source paths are first brought to the current
 RECSYS_DATA_DIR (`feast_ops.sync_sources`), a view's interval is recorded only once its rows are
@@ -233,7 +235,7 @@ def write_view(
 
     Raises:
         ValueError: A column is missing, a join key is null, or the online store is not a
-            single Redis server with entity keys of version 3.
+            Redis server or Redis Cluster with entity keys of version 3.
     """
     from feast.infra.online_stores.redis import RedisOnlineStore, _versioned_fv_name
 
