@@ -196,29 +196,37 @@ _TABLE = _crc16_table()
 
 
 def key_slots(keys: pa.BinaryArray | pa.ChunkedArray) -> np.ndarray:
-    """The cluster slot of every key (CRC16 mod 16384, hash tags honoured), as uint16."""
+    """The cluster slot of every key (CRC16 mod 16384, hash tags honoured), as uint16.
+
+    The bytes hashed (the whole key, or its tag) are right-aligned in a (width, n) matrix:
+    CRC16/XMODEM starts at 0 and leading zero bytes leave it 0, so the padding needs no mask
+    and each step is three vector operations over all keys.
+    """
     if isinstance(keys, pa.ChunkedArray):
         keys = keys.combine_chunks()
     n = len(keys)
     if n == 0:
         return np.zeros(0, dtype=np.uint16)
     offsets = np.frombuffer(keys.buffers()[1], np.int32)[keys.offset : keys.offset + n + 1]
+    offsets = offsets.astype(np.int64)
     data = np.frombuffer(keys.buffers()[2] or b"\0", np.uint8)
     lengths = np.diff(offsets)
-    width = int(lengths.max())
-    positions = np.arange(width)
-    inside = positions < lengths[:, None]
-    matrix = data[np.minimum(offsets[:-1, None] + positions, len(data) - 1)]
-    matrix = np.where(inside, matrix, 0).astype(np.uint8)
-    begin, end = _tag_bounds(matrix, inside, lengths)
-    crc: np.ndarray = np.zeros(n, dtype=np.uint16)
-    for j in range(width):
-        active = (begin <= j) & (j < end)
-        if not active.any():
-            continue
-        index = ((crc >> 8) ^ matrix[:, j]) & 0xFF
-        updated = (crc << 8) ^ _TABLE[index]
-        crc = np.where(active, updated, crc).astype(np.uint16)
+    begin, end = np.zeros(n, dtype=np.int64), lengths
+    if (data[offsets[0] : offsets[-1]] == ord("{")).any():  # only then can a key hold a tag
+        width = int(lengths.max())
+        positions = np.arange(width)
+        inside = positions < lengths[:, None]
+        matrix = data[np.minimum(offsets[:-1, None] + positions, len(data) - 1)]
+        begin, end = _tag_bounds(np.where(inside, matrix, 0), inside, lengths)
+    hashed = end - begin
+    width = int(hashed.max())
+    rows = np.arange(width)[:, None]
+    pad = (width - hashed)[None, :]
+    index = offsets[:-1][None, :] + begin[None, :] + rows - pad
+    columns = np.where(rows >= pad, data[np.clip(index, 0, len(data) - 1)], 0).astype(np.uint16)
+    crc = np.zeros(n, dtype=np.uint16)
+    for column in columns:
+        crc = (crc << np.uint16(8)) ^ _TABLE[(crc >> np.uint16(8)) ^ column]
     return (crc % SLOTS).astype(np.uint16)
 
 

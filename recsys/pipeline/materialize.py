@@ -260,9 +260,10 @@ def write_view(
                 keys = encode_entity_keys(batch, key_types, project=store.project, view=view.name)
                 ts_us = batch.column("__ts_us").to_numpy(zero_copy_only=False).astype(np.int64)
                 newer = np.ones(len(ts_us), bool)
+                slots = router.slots(keys)
                 if not online.skip_dedup and router.cluster:
                     # a script may not touch keys of several slots: one HGET per key
-                    stored = per_key_replies(router, reads, keys, [b"HGET", ts_field])
+                    stored = per_key_replies(router, reads, keys, [b"HGET", ts_field], slots)
                     newer = newer_than_stored(ts_us, stored)
                 elif not online.skip_dedup:  # Feast's check, unless the store says to skip it
                     reads[0].send(read_timestamps_command(keys, ts_field))
@@ -272,6 +273,7 @@ def write_view(
                 if kept < len(newer):  # encode only what will be written
                     mask = pa.array(newer)
                     batch, keys, ts_us = batch.filter(mask), keys.filter(mask), ts_us[newer]
+                    slots = None if slots is None else slots[newer]
                 if not kept:
                     continue
                 hset: list[pa.Array | bytes] = [b"HSET", keys, ts_field, encode_timestamps(ts_us)]
@@ -279,7 +281,7 @@ def write_view(
                     column, label = batch.column(feature.name), f"{view.name}.{feature.name}"
                     hset += [field, encode_values(column, kind, label=label)]
                 commands = resp_commands([hset, [b"EXPIRE", keys, expire]] if expire else [hset])
-                for node, chosen in router.groups(keys):
+                for node, chosen in router.groups(keys, slots):
                     count = kept if chosen is None else len(chosen)
                     writers[node].put(take(commands, chosen), replies=count * (2 if expire else 1))
         finally:

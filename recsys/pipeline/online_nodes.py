@@ -42,11 +42,17 @@ class NodeRouter:
         self.clients = [cluster.get_redis_connection(node) for node in primaries]
         self._owner = owner
 
-    def groups(self, keys: pa.BinaryArray) -> list[tuple[int, np.ndarray | None]]:
+    def slots(self, keys: pa.BinaryArray) -> np.ndarray | None:
+        """The keys' slots on a cluster (None on a single server), to compute them once."""
+        return key_slots(keys) if self.cluster else None
+
+    def groups(
+        self, keys: pa.BinaryArray, slots: np.ndarray | None = None
+    ) -> list[tuple[int, np.ndarray | None]]:
         """(node, row indices) per node holding some of `keys`; None means every row."""
         if not self.cluster:
             return [(0, None)]
-        owners = self._owner[key_slots(keys)]
+        owners = self._owner[key_slots(keys) if slots is None else slots]
         order = np.argsort(owners, kind="stable")
         bounds = np.searchsorted(owners[order], np.arange(len(self.clients) + 1))
         return [
@@ -66,11 +72,15 @@ def take(array: pa.Array, rows: np.ndarray | None) -> pa.Array:
 
 
 def per_key_replies(
-    router: NodeRouter, pipes: list[RespPipe], keys: pa.BinaryArray, command: list[bytes]
+    router: NodeRouter,
+    pipes: list[RespPipe],
+    keys: pa.BinaryArray,
+    command: list[bytes],
+    slots: np.ndarray | None = None,
 ) -> list[Any]:
     """Send `command[0] key *command[1:]` for every key to its node; replies in key order."""
     out: list[Any] = [None] * len(keys)
-    groups = router.groups(keys)
+    groups = router.groups(keys, slots)
     for node, rows in groups:  # all sent first: the nodes work in parallel
         pipes[node].send(resp_commands([[command[0], take(keys, rows), *command[1:]]]))
     for node, rows in groups:

@@ -25,6 +25,8 @@ def test_key_slots_agree_with_redis_py_including_hash_tags() -> None:
     keys += [b"a{b}c", b"{}x", b"x{}{y}", b"{{a}}", b"a{", b"}{a}", b"{user:7}", b""]
     got = key_slots(pa.array(keys, pa.binary()))
     assert got.tolist() == [key_slot(k) for k in keys]
+    untagged = [k.replace(b"{", b"(") for k in keys]  # the path without any tag to look for
+    assert key_slots(pa.array(untagged, pa.binary())).tolist() == [key_slot(k) for k in untagged]
     sliced = pa.array(keys, pa.binary()).slice(5, 100)  # an offset into the buffers
     assert key_slots(sliced).tolist() == [key_slot(k) for k in keys[5:105]]
 
