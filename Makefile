@@ -26,7 +26,7 @@ SOAK_WORLD ?= data/bench/soak-world
 
 .DEFAULT_GOAL := help
 .PHONY: help setup redis stop data features train batch-score serve demo test lint audit \
-        monitor bench bench-offline bench-serve bench-batch bench-train browser wrk docs docs-serve \
+        monitor bench bench-offline bench-serve bench-batch bench-train bench-memory browser wrk docs docs-serve \
         clean contract soak
 
 help: ## List the targets and the variables they take
@@ -133,7 +133,7 @@ docs: setup ## dbt docs of the built warehouse (no rebuild): one HTML file that 
 docs-serve: setup ## Serve the dbt docs on http://127.0.0.1:8080 (dbt docs serve)
 	$(RECSYS) docs --serve
 
-bench: bench-offline bench-batch bench-train bench-serve ## All benchmarks; results in benchmarks.json and BENCHMARKS.md
+bench: bench-offline bench-batch bench-train bench-serve bench-memory ## All benchmarks; results in benchmarks.json and BENCHMARKS.md
 
 bench-offline: setup ## dbt build on 1M/5M events; materialize rows/s next to stock Feast
 	$(BIN)/python -m bench.offline
@@ -146,6 +146,9 @@ bench-train: setup ## recsys train on the demo world vs LightGBM's own fit, same
 
 bench-serve: setup wrk ## Load test the API next to `feast serve` in the same run
 	$(BIN)/python -m bench.serve
+
+bench-memory: setup wrk ## RSS and PSS per worker (1, 2, 4 workers; 15k, 200k items), shared catalog off vs on
+	$(BIN)/python -m bench.memory
 
 clean: stop ## Remove generated data, models and caches (keeps .venv)
 	rm -rf data feature_repo/data dbt/target dbt/logs .pytest_cache .mypy_cache .ruff_cache

@@ -78,6 +78,11 @@ class Paths:
         return self.data_dir / "exports.d"
 
     @property
+    def catalog(self) -> Path:
+        """Memory-mapped catalog versions the server's workers share (RECSYS_CATALOG_DIR)."""
+        return self.data_dir / "catalog"
+
+    @property
     def models(self) -> Path:
         return self.data_dir / "models"
 
@@ -302,6 +307,12 @@ class Settings(BaseSettings):
     redis_retry_seconds: float = Field(1.0, ge=0, validation_alias="RECSYS_REDIS_RETRY_SECONDS")
     model_poll_seconds: float = Field(2.0, gt=0, validation_alias="RECSYS_MODEL_POLL_SECONDS")
     catalog_poll_seconds: float = Field(10.0, gt=0, validation_alias="RECSYS_CATALOG_POLL_SECONDS")
+    # One catalog per host: workers map the item-side arrays from files written once per
+    # materialization (recsys/ranking/shared_catalog.py) instead of each holding a copy.
+    # Off: every worker builds its own in memory, as before. The folder defaults to
+    # <data dir>/catalog; it must be on a local disk every worker of the host can reach.
+    shared_catalog: bool = Field(True, validation_alias="RECSYS_SHARED_CATALOG")
+    catalog_dir: Path | None = Field(None, validation_alias="RECSYS_CATALOG_DIR")
     # /ready reports stale features when the last materialization is older than this.
     max_feature_age_hours: float = Field(
         36.0, gt=0, validation_alias="RECSYS_MAX_FEATURE_AGE_HOURS"
@@ -355,6 +366,11 @@ class Settings(BaseSettings):
     def paths(self) -> Paths:
         """The file layout under this settings' data directory."""
         return Paths(self.data_dir)
+
+    @property
+    def catalog_root(self) -> Path:
+        """Where the shared catalog's versions live (RECSYS_CATALOG_DIR, else data/catalog)."""
+        return self.catalog_dir or self.paths.catalog
 
 
 @lru_cache(maxsize=1)

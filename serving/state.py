@@ -28,6 +28,7 @@ from recsys.ranking.inputs import RankerInputs, ranker_inputs
 from recsys.ranking.loading import MissingExportError, load_catalog
 from recsys.ranking.ranker import load_ranker
 from recsys.ranking.recommend import Scorer
+from recsys.ranking.shared_catalog import load_shared_catalog
 from recsys.ranking.warm import warm
 from serving.metrics import model_changed
 from serving.online import OnlineFeatures
@@ -100,12 +101,8 @@ class ServingState:
             return False
         as_of, updated = _materialized(self.store)
         try:
-            catalog = load_catalog(
-                self.settings.paths.exports,
-                snapshot="serving",
-                item_feature_names=list(self.inputs.layout.item_features),
-                features_as_of=as_of,
-            )
+            # the new catalog is complete (mapped and checked) before it replaces the old one
+            catalog = self._load_catalog(as_of)
         except (MissingExportError, ExportSetError) as exc:
             self.catalog_error = str(exc)
             self.catalog_signature = signature
@@ -117,6 +114,29 @@ class ServingState:
         self.catalog_signature, self.catalog_error = signature, None
         log.info("%s", catalog.describe())
         return True
+
+    def _load_catalog(self, features_as_of: datetime | None) -> Catalog:
+        names = list(self.inputs.layout.item_features)
+        exports = self.settings.paths.exports
+        if self.settings.shared_catalog:
+            try:
+                return load_shared_catalog(
+                    exports,
+                    self.settings.catalog_root,
+                    snapshot="serving",
+                    item_feature_names=names,
+                    features_as_of=features_as_of,
+                )
+            except OSError as exc:  # e.g. the folder is not writable: serve, at a copy's cost
+                log.error(
+                    "shared catalog under %s unavailable (%s); this worker loads its own copy "
+                    "(set RECSYS_CATALOG_DIR to a writable local folder)",
+                    self.settings.catalog_root,
+                    exc,
+                )
+        return load_catalog(
+            exports, snapshot="serving", item_feature_names=names, features_as_of=features_as_of
+        )
 
     # -- model ---------------------------------------------------------------------------
 

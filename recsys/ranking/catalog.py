@@ -11,6 +11,7 @@ Items are addressed by a dense int index; `-1` means "not in the catalog".
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -79,6 +80,14 @@ class Catalog:
     @property
     def size(self) -> int:
         return len(self.item_ids)
+
+    def with_indexes(self) -> Catalog:
+        """This catalog with its lookup dicts (the `_` fields) derived from the other fields."""
+        return dataclasses.replace(
+            self,
+            _index={item: i for i, item in enumerate(self.item_ids.tolist())},
+            _category_index={name: code for code, name in enumerate(self.category_names)},
+        )
 
     @cached_property
     def item_slot(self) -> np.ndarray:
@@ -215,9 +224,7 @@ def build_catalog(
             if "title" in items.column_names
             else np.full(size, None, object)
         ),
-        _index={item: i for i, item in enumerate(item_ids)},
-        _category_index={str(name): code for code, name in enumerate(uniques)},
-    )
+    ).with_indexes()
 
 
 def _floats(table: pa.Table, column: str) -> np.ndarray:

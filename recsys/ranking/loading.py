@@ -17,6 +17,16 @@ import pyarrow as pa
 from recsys import export_sets
 from recsys.ranking.catalog import Catalog, build_catalog
 
+# The exports a catalog is computed from (shared_catalog keys its versions on them).
+CATALOG_EXPORTS = (
+    "data_windows",
+    "dim_items",
+    "item_neighbors",
+    "item_popularity",
+    "session_items",
+    "item_features",
+)
+
 
 class MissingExportError(FileNotFoundError):
     """A mart export the catalog needs is not there yet."""
@@ -66,10 +76,8 @@ def load_catalog(
         features_as_of: Cut-off for item feature rows (default: the snapshot time); the
             server passes the end of the last materialization.
     """
-    names = ["data_windows", "dim_items", "item_neighbors", "item_popularity"]
-    names += ["session_items", "item_features"]
     # one resolved folder for every read: a build published meanwhile cannot mix in
-    exports = export_sets.resolve(exports, names)
+    exports = export_sets.resolve(exports, list(CATALOG_EXPORTS))
     as_of = snapshot_time(exports, snapshot)
     cutoff = features_as_of or as_of
     paths = {
