@@ -1,6 +1,6 @@
 """Serving benchmark: our API next to Feast's own feature server, measured in the same run.
 
-    .venv/bin/python -m bench.serve [--world DIR] [--no-record]
+    .venv/bin/python -m bench.serve [--world DIR] [--no-record] [--no-cluster]
 
 1. A Redis of our own on a free port and a world built by the CLI into a temp dir (ingest
    generate -> features -> train -> batch-score). `--world DIR` builds it there once and
@@ -10,6 +10,9 @@
    session state.
 3. wrk (bench/scripts/replay.lua) on GET /recommendations/{user}?k=20&session_id=...:
    1 connection, then a sweep of connection counts; then POST /events at 1 connection.
+   Then (unless --no-cluster) the same world materialized into a local 3-master Redis
+   Cluster, the same server with REDIS_URL=redis+cluster://..., the same sessions and the
+   same GET load: rows "ours, cluster" and its ratio to single-node in the verdicts.
 4. With our server stopped, the same route code in this process, timed stage by stage.
 5. The peer: `feast serve` (2 workers) answering POST /get-online-features for the same users
    and the very candidates our ranker scored (ranker_v1's user_features + item_features refs,
@@ -74,6 +77,7 @@ class Options:
     record: bool
     cost: impressions.CostOptions = field(default_factory=impressions.CostOptions)
     only_impressions: bool = False
+    cluster: bool = True
 
 
 def main() -> None:
@@ -95,6 +99,9 @@ def main() -> None:
     parser.add_argument(
         "--only-impressions", action="store_true", help="only the logging on/off comparison"
     )
+    parser.add_argument(
+        "--no-cluster", action="store_true", help="skip the same load on a local Redis Cluster"
+    )
     args = parser.parse_args()
     options = Options(
         world=args.world.resolve() if args.world else None,
@@ -111,6 +118,7 @@ def main() -> None:
             connections=args.impressions_connections,
         ),
         only_impressions=args.only_impressions,
+        cluster=not args.no_cluster,
     )
     # make and CI stop jobs with SIGTERM: raise instead of dying so `finally` stops the servers
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -168,6 +176,8 @@ def run(options: Options) -> dict[str, Any]:
             if options.only_impressions:
                 return {"impressions": _impression_cost(options, env, root, traffic, redis)}
             results = _run_ours(options, env, root, traffic, servers, redis)
+            if options.cluster:
+                results["cluster"] = _run_on_cluster(options, env, root, traffic, servers)
             results["impressions"] = _impression_cost(
                 options, env, root, traffic, redis, sessions_exist=True
             )
@@ -201,7 +211,7 @@ def run(options: Options) -> dict[str, Any]:
             feast.wait_ready("/health")
             results["peer_check"] = peer.check(feast.url)
             print(f"feast serve is ready at {feast.url}; {results['peer_check']}")
-            results["peer"] = _load_runs("peer", feast, root / "peer.tsv", options, redis)
+            results["peer"] = _load_runs("peer", feast, root / "peer.tsv", options, [redis.pid])
             return results
         finally:
             for server in servers:
@@ -230,7 +240,7 @@ def _run_ours(
     print(f"our server is ready at {ours.url}; creating {options.sessions:,} live sessions")
     results: dict[str, Any] = {"sample": create_sessions(ours.url, traffic)}
     print(f"  sampled answers: {results['sample']}")
-    results["ours"] = _load_runs("ours", ours, root / "ours.tsv", options, redis)
+    results["ours"] = _load_runs("ours", ours, root / "ours.tsv", options, [redis.pid])
     results["events"] = run_wrk(
         ours.url,
         root / "events.tsv",
@@ -241,6 +251,46 @@ def _run_ours(
     print(f"ours POST /events, 1 connection: {_short(results['events'])}")
     ours.stop()  # the in-process profile and the peer must not share the cores with it
     return results
+
+
+def _run_on_cluster(
+    options: Options,
+    env: dict[str, str],
+    root: Path,
+    traffic: Traffic,
+    servers: list[ServerProcess],
+) -> dict[str, Any]:
+    """The same server, sessions and load with REDIS_URL on a local 3-master Redis Cluster."""
+    from recsys.config import environment, feast_env
+    from recsys.local_cluster import start_cluster
+    from recsys.pipeline.materialize import materialize
+
+    cluster = start_cluster(root / "cluster")
+    try:
+        cluster_env = {**env, "REDIS_URL": cluster.url, **feast_env(cluster.url)}
+        with environment(cluster_env):
+            materialize(start=None, end=None, incremental=False, views=None, engine="fast")
+        port = free_port()
+        command = [sys.executable, "-m", "ops", "serve", "--workers", "2", "--port", str(port)]
+        server = start_server(
+            "our server on a cluster",
+            command,
+            port=port,
+            env=cluster_env,
+            cwd=REPO_ROOT,
+            log=root / "cluster.log",
+        )
+        servers.append(server)
+        server.wait_ready("/ready")
+        print(f"our server on a Redis Cluster is ready at {server.url}; creating sessions")
+        create_sessions(server.url, traffic)
+        pids = [n.process.pid for n in cluster.nodes if n.process is not None]
+        runs = _load_runs("ours", server, root / "ours.tsv", options, pids, label="cluster")
+        runs["keys_per_node"] = [n.client.dbsize() for n in cluster.nodes]
+        server.stop()
+        return runs
+    finally:
+        cluster.stop()
 
 
 def _impression_cost(
@@ -270,11 +320,18 @@ def _impression_cost(
 
 
 def _load_runs(
-    name: str, server: ServerProcess, requests_file: Path, options: Options, redis: RedisServer
+    name: str,
+    server: ServerProcess,
+    requests_file: Path,
+    options: Options,
+    redis_pids: list[int],
+    *,
+    label: str = "",
 ) -> dict[str, Any]:
     """Warm up (discarded), then 1 connection, then the saturation sweep."""
     marker = DEGRADED_MARKER if name == "ours" else None
-    pids = [*server.pids(), redis.pid]
+    pids = [*server.pids(), *redis_pids]
+    name = f"{name} ({label})" if label else name
 
     def once(connections: int, seconds: int) -> LoadResult:
         result = run_wrk(
@@ -526,6 +583,12 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             load_row(server, f"{case}, saturation", r, runs["best"])
         if server == "ours":
             load_row("ours", "POST /events (1 view), 1 client", results["events"], None)
+    if "cluster" in results:
+        on_cluster = results["cluster"]
+        case = "GET /recommendations k=20 on a 3-master Redis Cluster"
+        load_row("ours, cluster", f"{case}, 1 client", on_cluster["single"], None)
+        for r in on_cluster["sweep"]:
+            load_row("ours, cluster", f"{case}, saturation", r, on_cluster["best"])
     for stage, s in results["stages"].items():
         rows.append(
             {
@@ -551,7 +614,23 @@ def verdicts(results: dict[str, Any]) -> list[str]:
     def mark(ok: bool) -> str:
         return "met" if ok else "MISSED"
 
+    cluster = []
+    if "cluster" in results:
+        on, best_on = results["cluster"]["single"], results["cluster"]["best"]
+        cpu_on = float(np.median([r.cpu_ms_per_request for r in results["cluster"]["sweep"]]))
+        throughput = (
+            f"{best_on.requests_per_s / best_rps:.2f}x"
+            if best_on and best_rps
+            else "n/a (a sweep point within the p99 budget is missing)"
+        )
+        cluster = [
+            f"cluster / single-node at 1 client: p50 {on.p50_ms / single.p50_ms:.2f}x, p99 "
+            f"{on.p99_ms / single.p99_ms:.2f}x; server + Redis CPU per request at saturation "
+            f"{cpu_on:.2f} vs {cpu_ms:.2f} ms ({cpu_on / cpu_ms:.2f}x); best req/s within the "
+            f"budget {throughput}; keys per node {results['cluster']['keys_per_node']}"
+        ]
     return [
+        *cluster,
         f"target ours p99 <= 10 ms at 1 client: {single.p99_ms:.2f} ms -> "
         f"{mark(single.p99_ms <= 10)}",
         f"target >= 500 req/s with p99 <= 50 ms, no errors: {best_rps:,.0f} req/s "
@@ -593,6 +672,17 @@ def notes(results: dict[str, Any], options: Options) -> str:
         "stopped, one request at a time); `rest of the route` is the route minus the named "
         "stages; the gap between in-process total and the HTTP p50 at 1 client is uvicorn, "
         "FastAPI and the loopback.",
+        *(
+            [
+                "Cluster rows: the same server (`--workers 2`) with REDIS_URL=redis+cluster://... "
+                "on a local 3-master Redis Cluster (recsys/local_cluster.py, same 2 cores), the "
+                "world materialized into it with the fast engine, the same live sessions "
+                "created again and the same request file; its CPU per request counts the "
+                "three Redis nodes. `--no-cluster` skips it."
+            ]
+            if "cluster" in results
+            else []
+        ),
         "Published anchors: Metarank p99 ~24 ms re-ranking 300 items; Feast's Python feature "
         "server p99 ~208 ms for 100 rows.",
         f"World: `recsys ingest generate --events {WORLD['events']} --seed {WORLD['seed']}`, "

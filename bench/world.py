@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from recsys.config import REPO_ROOT, feast_connection_string
+from recsys.config import REPO_ROOT, feast_env
 
 WORLD_MARKER = "bench-world.json"
 # The world `make soak` and `make contract` share (small: the traffic, not the data, matters).
@@ -37,7 +37,7 @@ def cli_env(redis_url: str, data_dir: Path) -> dict[str, str]:
     env.update(
         RECSYS_DATA_DIR=str(data_dir),
         REDIS_URL=redis_url,
-        FEAST_REDIS_CONNECTION=feast_connection_string(redis_url),
+        **feast_env(redis_url),
     )
     return env
 

@@ -126,11 +126,12 @@ def env() -> None:
         print('export REDIS_URL="${REDIS_URL:?set REDIS_URL first}"')
         print(
             f'export FEAST_REDIS_CONNECTION="$({python} -c '
-            "'import os; from recsys.config import feast_connection_string as f; "
-            'print(f(os.environ["REDIS_URL"]))\')"'
+            "'import os; from recsys.config import feast_env as f; "
+            'print(f(os.environ["REDIS_URL"])["FEAST_REDIS_CONNECTION"])\')"'
         )
+        print(f"export FEAST_REDIS_TYPE={shlex.quote(os.environ['FEAST_REDIS_TYPE'])}")
         return
-    for name in ("REDIS_URL", "FEAST_REDIS_CONNECTION"):
+    for name in ("REDIS_URL", "FEAST_REDIS_CONNECTION", "FEAST_REDIS_TYPE"):
         print(f"export {name}={shlex.quote(os.environ[name])}")
 
 

@@ -81,6 +81,7 @@ def prepare_warehouse(command: str, *, build: bool) -> Path:
 def feature_freshness(*, max_age_hours: float) -> dict[str, Any]:
     """Age of the last materialization per view, from the marker hash in Redis."""
     import redis
+    from redis.exceptions import RedisClusterException
 
     from recsys import redis_runtime
     from recsys.online_marker import read_marker
@@ -94,9 +95,9 @@ def feature_freshness(*, max_age_hours: float) -> dict[str, Any]:
         # never start a Redis for this: an empty one would only say "never materialized"
         return {**base, "note": "no Redis running (REDIS_URL unset, none started): not checked"}
     try:
-        client = redis.Redis.from_url(url, socket_timeout=2)
+        client = redis_runtime.client_from_url(url, timeout_s=2)
         marker = read_marker(client)
-    except (redis.RedisError, OSError) as exc:
+    except (redis.RedisError, OSError, RedisClusterException) as exc:
         return {**base, "note": f"Redis unreachable ({type(exc).__name__}): not checked"}
     now = datetime.now(UTC)
     views = []

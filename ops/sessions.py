@@ -30,10 +30,9 @@ def reset(
     ),
 ) -> None:
     """Delete online session rows and the event ids applied to them."""
-    import redis
 
     from recsys.pipeline.feast_ops import feature_store
-    from recsys.redis_runtime import RedisConfigError, ensure_redis
+    from recsys.redis_runtime import RedisConfigError, client_from_url, ensure_redis
     from recsys.secrets import mask_url
     from recsys.session_store import SessionStore, reset_sessions
 
@@ -46,7 +45,7 @@ def reset(
         print(str(exc), file=sys.stderr)
         raise typer.Exit(1) from exc
     store = feature_store()
-    client = redis.Redis.from_url(url)
+    client = client_from_url(url)
     sessions = SessionStore(
         client,
         project=store.project,

@@ -169,6 +169,53 @@ _FEAST_URL_OPTIONS = {
 }
 
 
+FEAST_ENV_NAMES = ("FEAST_REDIS_CONNECTION", "FEAST_REDIS_TYPE")
+
+
+def feast_env(redis_url: str) -> dict[str, str]:
+    """What feature_store.yaml reads to reach `redis_url`: the connection string and type.
+
+    `redis_type` is `redis` for a redis(s):// URL and `redis_cluster` for a
+    `redis+cluster://` one (Feast then takes every `host:port` item as a seed node, and no
+    `db`: a cluster has only database 0).
+
+    Raises:
+        ValueError: The URL is malformed or carries an option Feast cannot take.
+    """
+    from recsys.redis_cluster import is_cluster_url
+
+    if is_cluster_url(redis_url):
+        return {
+            "FEAST_REDIS_CONNECTION": _feast_cluster_string(redis_url),
+            "FEAST_REDIS_TYPE": "redis_cluster",
+        }
+    return {
+        "FEAST_REDIS_CONNECTION": feast_connection_string(redis_url),
+        "FEAST_REDIS_TYPE": "redis",
+    }
+
+
+def _feast_cluster_string(redis_url: str) -> str:
+    from recsys.redis_cluster import parse_cluster_url
+
+    parsed = parse_cluster_url(redis_url)
+    parts = [f"{host}:{port}" for host, port in parsed.nodes]
+    if parsed.username:
+        parts.append(f"username={_feast_value(parsed.username)}")
+    if parsed.password:
+        parts.append(f"password={_feast_value(parsed.password)}")
+    if parsed.tls:
+        parts.append("ssl=true")
+    for name, value in parsed.options.items():
+        if name not in _FEAST_URL_OPTIONS:
+            raise ValueError(
+                f"REDIS_URL option {name!r} is not passed to Feast; supported: "
+                f"{', '.join(sorted(_FEAST_URL_OPTIONS))}; remove it from REDIS_URL"
+            )
+        parts.append(f"{name}={_feast_value(value)}")
+    return ",".join(parts)
+
+
 def feast_connection_string(redis_url: str) -> str:
     """Translate a redis:// or rediss:// URL into Feast's `host:port,db=N,key=value...` form.
 

@@ -21,7 +21,9 @@ SESSION_GAP_MINUTES = 30
 # Events kept per session state, online and in the session_state mart; older ones fall off.
 MAX_SESSION_EVENTS = 50
 
-# The project's own Redis keys (Feast's keys are Feast's format, see recsys/pipeline).
+# The project's own Redis keys (Feast's keys are Feast's format, see recsys/pipeline). Keys
+# that one request reads or writes together carry the session key as a hash tag ({...}), so
+# on a Redis Cluster they share a slot: one node, one round trip (docs/contracts.md).
 EVENT_KEY_PREFIX = "recsys:event:"
 # Written by every materialization (views, row counts, build id, time); the server checks it
 # cheaply to tell an online store that was never filled, or restarted empty, from a healthy one.
@@ -33,3 +35,13 @@ ROLLING_SESSION_PREFIX = "user:"
 def session_key(user_id: str, session_id: str | None) -> str:
     """The online session entity: the given session, else the user's rolling session."""
     return session_id if session_id is not None else f"{ROLLING_SESSION_PREFIX}{user_id}"
+
+
+def event_claim_key(session: str, event_id: str) -> str:
+    """`recsys:event:{<session key>}:<event_id>`: the claim of an event applied to a session.
+
+    Tagged with the session so a batch's claims and the session's last impression share a
+    cluster slot. A claim holds within its session: the session row's applied-id list makes
+    the update idempotent there too, and dbt deduplicates event ids globally.
+    """
+    return f"{EVENT_KEY_PREFIX}{{{session}}}:{event_id}"

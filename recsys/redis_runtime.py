@@ -23,12 +23,21 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import redis
+from redis.exceptions import RedisClusterException
 
 from recsys.config import paths
 from recsys.processes import terminate as _terminate
+from recsys.redis_cluster import (
+    LazyCluster,
+    cluster_problem,
+    is_cluster_client,
+    is_cluster_url,
+    parse_cluster_url,
+)
 from recsys.secrets import mask_text, mask_url
 
 _PID_FILE = "redis.pid"
@@ -78,6 +87,34 @@ class RedisServer:
             (self.pid_file.parent / name).unlink(missing_ok=True)
 
 
+def client_from_url(
+    url: str, *, timeout_s: float | None = None, fail_fast: bool = False, **options: Any
+) -> Any:
+    """Open the Redis that `url` names: the one way the project makes a Redis client.
+
+    A redis:// or rediss:// URL gives a `redis.Redis`; a `redis+cluster://` URL a cluster
+    client that connects on first use (recsys/redis_cluster.py), so a cluster that is down
+    when a server starts fails its calls like a down single server instead of the start-up.
+
+    Args:
+        url: REDIS_URL.
+        timeout_s: Socket and connect timeout.
+        fail_fast: No retries inside redis-py (the caller's breaker decides when to retry).
+        options: Further redis-py client options.
+    """
+    if timeout_s is not None:
+        options.setdefault("socket_timeout", timeout_s)
+        options.setdefault("socket_connect_timeout", timeout_s)
+    if fail_fast:
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        options["retry"] = Retry(NoBackoff(), 0)
+    if is_cluster_url(url):
+        return LazyCluster(url, **options)
+    return redis.Redis.from_url(url, **options)
+
+
 def ping(url: str, *, timeout_s: float = 0.5) -> bool:
     """Return True when a Redis server answers PING at `url`."""
     return connection_error(url, timeout_s=timeout_s) is None
@@ -86,15 +123,16 @@ def ping(url: str, *, timeout_s: float = 0.5) -> bool:
 def connection_error(url: str, *, timeout_s: float = 0.5) -> str | None:
     """Why the Redis at `url` does not answer PING ("Type: message", masked), or None if it does."""
     try:
-        client = redis.Redis.from_url(
-            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
-        )
+        client = client_from_url(url, timeout_s=timeout_s)
     except (ValueError, TypeError) as exc:  # a malformed URL or query option
         return mask_text(f"{type(exc).__name__}: {exc}")
     try:
         client.ping()
+        if is_cluster_client(client):  # every slot must be served, not just one node
+            problem = cluster_problem(client)
+            return mask_text(problem) if problem else None
         return None
-    except (redis.RedisError, OSError) as exc:
+    except (redis.RedisError, OSError, RedisClusterException) as exc:
         return mask_text(f"{type(exc).__name__}: {exc}")
     finally:
         client.close()
@@ -102,6 +140,19 @@ def connection_error(url: str, *, timeout_s: float = 0.5) -> str | None:
 
 def describe(url: str) -> str:
     """Where `url` points, for messages: host:port, db, user and TLS, never the password."""
+    if is_cluster_url(url):
+        try:
+            cluster = parse_cluster_url(url)
+        except ValueError as exc:
+            return f"malformed cluster URL ({exc})"
+        nodes = ",".join(f"{h}:{p}" for h, p in cluster.nodes)
+        parts = [f"Redis Cluster seeds {nodes}"]
+        if cluster.username:
+            parts.append(f"user {cluster.username!r}")
+        parts.append("password set (masked)" if cluster.password else "no password")
+        if cluster.tls:
+            parts.append("TLS")
+        return ", ".join(parts)
     parsed = urlsplit(url)
     try:
         where = f"{parsed.hostname or '127.0.0.1'}:{parsed.port or 6379}"
@@ -275,10 +326,10 @@ def own_redis_url(*, quiet: bool = False) -> str:
 
 def export_redis_env(url: str) -> None:
     """Point this process (and Feast inside it) at the Redis at `url`."""
-    from recsys.config import feast_connection_string
+    from recsys.config import feast_env
 
     os.environ["REDIS_URL"] = url
-    os.environ["FEAST_REDIS_CONNECTION"] = feast_connection_string(url)
+    os.environ.update(feast_env(url))
 
 
 def stop_own_redis() -> str:

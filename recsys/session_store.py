@@ -25,7 +25,7 @@ from typing import Any
 
 import redis
 
-from recsys.contract import EVENT_KEY_PREFIX, SESSION_VIEW
+from recsys.contract import EVENT_KEY_PREFIX, SESSION_VIEW, event_claim_key
 from recsys.pipeline.online_format import field_name, timestamp_field
 from recsys.pipeline.online_read import EntityReader, ViewFields
 from recsys.ranking.session import SessionState
@@ -199,7 +199,7 @@ def reset_sessions(
     prefix = EVENT_KEY_PREFIX.encode()
     if session_keys is not None:
         rows = [store.key(k) for k in session_keys]
-        event_keys = _applied_event_keys(client, rows, prefix)
+        event_keys = _applied_event_keys(client, list(session_keys), rows)
         return _delete(client, rows), _delete(client, event_keys)
     ts_field = timestamp_field(SESSION_VIEW)
     rows, event_keys = [], []
@@ -216,13 +216,13 @@ def reset_sessions(
     return _delete(client, rows), _delete(client, event_keys)
 
 
-def _applied_event_keys(client: Any, rows: list[bytes], prefix: bytes) -> list[bytes]:
+def _applied_event_keys(client: Any, sessions: list[str], rows: list[bytes]) -> list[bytes]:
     pipe = client.pipeline(transaction=False)
     for row in rows:
         pipe.hget(row, APPLIED_IDS_FIELD)
     return [
-        prefix + str(event_id).encode()
-        for stored in pipe.execute()
+        event_claim_key(session, str(event_id)).encode()
+        for session, stored in zip(sessions, pipe.execute(), strict=True)
         for event_id in (json.loads(stored) if stored else [])
     ]
 

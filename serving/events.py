@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from recsys.config import Settings
-from recsys.contract import EVENT_KEY_PREFIX, session_key
+from recsys.contract import event_claim_key, session_key
 from recsys.monitoring.impressions import last_impression_key
+from recsys.redis_runtime import client_from_url
 from recsys.session_store import SessionEvent
 from serving.metrics import EVENTS, RECOMMENDED_CLICKS
 from serving.online import Breaker, OnlineFeatures, OnlineStoreUnavailableError, guarded
@@ -95,12 +94,8 @@ class EventProcessor:
         self._id_ttl = id_ttl
         self._max_skew = max_skew
         self._max_age = max_age
-        self._redis = redis.Redis.from_url(
-            redis_url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),  # the breaker decides when to try again, not redis-py
-        )
+        # the breaker decides when to try again, not redis-py
+        self._redis = client_from_url(redis_url, timeout_s=timeout_s, fail_fast=True)
 
     @classmethod
     def from_settings(cls, settings: Settings, online: OnlineFeatures) -> EventProcessor:
@@ -170,7 +165,7 @@ class EventProcessor:
                 self._landing.append(fresh)
             except OSError:
                 if degraded_reason is None:
-                    self._release([r["event_id"] for r in fresh])
+                    self._release(fresh)
                 raise
         if fresh and degraded_reason is None:
             try:
@@ -219,9 +214,9 @@ class EventProcessor:
         """
 
         def apply(records: list[dict[str, Any]]) -> None:
-            ids = list(dict.fromkeys(r["event_id"] for r in records))
-            for start in range(0, len(ids), 1000):
-                self._claim(ids[start : start + 1000])  # a retry is a duplicate from now on
+            keys = list(dict.fromkeys(_claim_key(r) for r in records))
+            for start in range(0, len(keys), 1000):
+                self._claim(keys[start : start + 1000])  # a retry is a duplicate from now on
             self._apply(records)
 
         replayed = self._pending.replay(apply, wait=wait)
@@ -235,17 +230,17 @@ class EventProcessor:
         except OSError:  # landed already (dbt counts them); only the session update is lost
             log.exception("could not journal %d events for replay", len(records))
 
-    def _claim(self, event_ids: list[str]) -> dict[str, bool]:
+    def _claim(self, keys: list[str]) -> dict[str, bool]:
         ttl = int(self._id_ttl.total_seconds())
 
         def claim() -> list[Any]:
             pipe = self._redis.pipeline(transaction=False)
-            for event_id in event_ids:
-                pipe.set(EVENT_KEY_PREFIX + event_id, b"1", nx=True, ex=ttl)
+            for key in keys:
+                pipe.set(key, b"1", nx=True, ex=ttl)
             return pipe.execute()
 
         results = guarded(self._online.breaker, claim)
-        return {event_id: bool(ok) for event_id, ok in zip(event_ids, results, strict=True)}
+        return {key: bool(ok) for key, ok in zip(keys, results, strict=True)}
 
     def _claim_and_match(
         self, records: OrderedDict[str, dict[str, Any]]
@@ -260,8 +255,8 @@ class EventProcessor:
 
         def claim() -> list[Any]:
             pipe = self._redis.pipeline(transaction=False)
-            for event_id in ids:
-                pipe.set(EVENT_KEY_PREFIX + event_id, b"1", nx=True, ex=ttl)
+            for record in records.values():
+                pipe.set(_claim_key(record), b"1", nx=True, ex=ttl)
             for record in records.values():
                 key = session_key(record["user_id"], record["session_id"])
                 pipe.hget(last_impression_key(key), record["item_id"])
@@ -277,15 +272,20 @@ class EventProcessor:
             },
         )
 
-    def _release(self, event_ids: list[str]) -> None:
+    def _release(self, records: list[dict[str, Any]]) -> None:
         try:
-            self._redis.delete(*(EVENT_KEY_PREFIX + e for e in event_ids))
+            self._redis.delete(*(_claim_key(r) for r in records))
         except (redis.RedisError, OSError):
             log.exception("could not release event ids after a failed landing write")
 
     def _apply(self, records: list[dict[str, Any]]) -> None:
         for key, (user_id, events) in session_events(records).items():
             self._online.apply_session_events(session_key=key, user_id=user_id, events=events)
+
+
+def _claim_key(record: dict[str, Any]) -> str:
+    """The claim key of a record's event (tagged with its session, see recsys/contract.py)."""
+    return event_claim_key(session_key(record["user_id"], record["session_id"]), record["event_id"])
 
 
 def session_events(

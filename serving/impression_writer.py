@@ -32,8 +32,6 @@ from typing import Any
 
 import numpy as np
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from recsys.monitoring.impressions import (
     FEATURE_GROUPS,
@@ -43,6 +41,8 @@ from recsys.monitoring.impressions import (
     last_impression_key,
     served_at_text,
 )
+from recsys.redis_cluster import is_cluster_client
+from recsys.redis_runtime import client_from_url
 from serving.impressions import FRAME_HEADER, Shown
 from serving.metrics import (
     IMPRESSION_WRITE_ERRORS,
@@ -106,12 +106,7 @@ class Writer:
         self._lines: list[str] = []
         self._names_json: dict[tuple[str, ...], str] = {}
         self._redis_warned_at = -float("inf")
-        self._redis = redis.Redis.from_url(
-            redis_url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
-        )
+        self._redis = client_from_url(redis_url, timeout_s=timeout_s, fail_fast=True)
 
     @property
     def pending(self) -> int:
@@ -182,7 +177,9 @@ class Writer:
     def _remember(self, batch: list[Shown]) -> None:
         """Each session's last impression, for POST /events (one transaction per batch)."""
         try:
-            pipe = self._redis.pipeline(transaction=True)
+            # One transaction per batch on a single server; a cluster cannot run one across
+            # slots, so there each session's key is written on its own (still one key each).
+            pipe = self._redis.pipeline(transaction=not is_cluster_client(self._redis))
             for shown in batch:
                 key = last_impression_key(shown.session_key)
                 pipe.delete(key)

@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import redis
+from redis.exceptions import ClusterDownError, RedisClusterException
 
 from recsys.contract import BATCH_VIEW, SESSION_VIEW, USER_VIEW
 from recsys.online_marker import MarkerCheck, read_marker
 from recsys.ranking.session import SessionState
+from recsys.redis_cluster import CLUSTER_OUTAGE_ERRORS, cluster_problem, is_cluster_client
+from recsys.redis_runtime import client_from_url
 from recsys.secrets import mask_text
 from recsys.session_store import (
     SESSION_FIELDS,
@@ -55,7 +58,15 @@ def is_client_error(error: BaseException) -> bool:
 # open the breaker. A server reply error (a full or read-only Redis) fails the one call; any
 # other exception (bad input such as an id that cannot be encoded) is the caller's problem
 # and propagates unchanged, so one client's bad request never degrades everyone's answers.
-OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError)
+# A cluster that lost a node answers CLUSTERDOWN (or has no node for a slot): an outage too.
+OUTAGE_ERRORS = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+    ClusterDownError,
+    RedisClusterException,
+)
 
 
 def guarded(breaker: Breaker, fn: Any) -> Any:
@@ -131,9 +142,6 @@ class OnlineFeatures:
         user_features: list[str],
         retry_seconds: float,
     ) -> None:
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
         from recsys.pipeline.online_read import EntityReader, ViewFields
 
         self._store = store
@@ -156,12 +164,7 @@ class OnlineFeatures:
         )
         # The breaker, not redis-py, decides when to try again: no retries, short timeouts.
         # typed Any: redis-py's hints say str keys, but Feast's keys are bytes (which it accepts)
-        self._redis: Any = redis.Redis.from_url(
-            redis_url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
-        )
+        self._redis: Any = client_from_url(redis_url, timeout_s=timeout_s, fail_fast=True)
         self.breaker = Breaker(retry_seconds)
         self._marker = MarkerCheck(self._redis, interval_s=2.0)
         self._session_store = SessionStore(
@@ -236,10 +239,16 @@ class OnlineFeatures:
             return None
 
     def ping(self) -> bool:
-        """True when Redis answers now (used by /ready; bypasses the breaker)."""
+        """True when Redis answers now (used by /ready; bypasses the breaker).
+
+        On a cluster every primary must answer and report cluster_state:ok: one node down
+        leaves its slots' users without features, which is not ready.
+        """
         try:
+            if is_cluster_client(self._redis):
+                return cluster_problem(self._redis) is None
             return bool(self._redis.ping())
-        except (redis.RedisError, OSError):
+        except (redis.RedisError, OSError, RedisClusterException):
             return False
 
     def _call(self, fn: Any) -> Any:
@@ -259,7 +268,11 @@ class OnlineFeatures:
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
-        client = self._redis_client()
+        try:
+            client = self._redis_client()
+        except CLUSTER_OUTAGE_ERRORS as exc:  # Feast's cluster client connects on creation
+            log.warning("online store not reachable at start: %s", mask_text(str(exc)))
+            return
         client.set_retry(Retry(NoBackoff(), 0))
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from recsys import experiments, model_check, registry, silence_feast_warnings
-from recsys.config import Settings, feast_connection_string, feature_repo_dir
+from recsys.config import Settings, feast_env, feature_repo_dir
 from recsys.contract import ITEM_VIEW, USER_VIEW
 from recsys.export_sets import ExportSetError
 from recsys.ranking.catalog import Catalog
@@ -230,10 +230,9 @@ def open_store(settings: Settings) -> Any:
 
     os.environ["RECSYS_DATA_DIR"] = str(settings.data_dir)
     timeout = settings.redis_timeout_ms / 1000
-    os.environ["FEAST_REDIS_CONNECTION"] = (
-        feast_connection_string(settings.redis_url)
-        + f",socket_timeout={timeout},socket_connect_timeout={timeout}"
-    )
+    feast = feast_env(settings.redis_url)
+    feast["FEAST_REDIS_CONNECTION"] += f",socket_timeout={timeout},socket_connect_timeout={timeout}"
+    os.environ.update(feast)
     silence_feast_warnings()  # importing Feast overrode the filter
     return FeatureStore(repo_path=str(feature_repo_dir()))
 

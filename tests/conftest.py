@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from recsys import import_with_gc_paused
+from recsys.config import FEAST_ENV_NAMES
 from recsys.redis_runtime import RedisServer, export_redis_env, start_redis
+from tests.cluster import redis_cluster  # noqa: F401  (a session fixture)
 from tests.world import World, build_world
 
 # Their first imports are long: done here, before any test's garbage exists, and never again
@@ -95,7 +97,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A redis-server of our own (loopback, free port, no persistence) for the whole run."""
     server = start_redis(tmp_path_factory.mktemp("redis"))
-    previous = {k: os.environ.get(k) for k in ("REDIS_URL", "FEAST_REDIS_CONNECTION")}
+    previous = {k: os.environ.get(k) for k in ("REDIS_URL", *FEAST_ENV_NAMES)}
     export_redis_env(server.url)
     yield server
     server.stop()

@@ -24,9 +24,9 @@ def view_bytes(
     store: Any, redis_url: str, user_ids: Sequence[str], session_ids: Sequence[str]
 ) -> dict[str, Any]:
     """Mean payload bytes per stored user (or session) of each per-user view."""
-    import redis
+    from recsys.redis_runtime import client_from_url
 
-    client: Any = redis.Redis.from_url(redis_url, socket_timeout=5)
+    client: Any = client_from_url(redis_url, timeout_s=5)
     version = store.config.entity_key_serialization_version
     out: dict[str, Any] = {"sampled_users": 0, "sampled_sessions": 0}
     for view, join_key, ids in (
@@ -80,9 +80,9 @@ def read_latency(
     Online and hybrid: the user's features and batch list plus the session, in one pipelined
     round trip (serving/online.py does the same); batch only: the batch list alone.
     """
-    import redis
+    from recsys.redis_runtime import client_from_url
 
-    client: Any = redis.Redis.from_url(redis_url, socket_timeout=5)
+    client: Any = client_from_url(redis_url, timeout_s=5)
     version = store.config.entity_key_serialization_version
 
     def reader(view: str, join_key: str) -> tuple[EntityReader, list[bytes]]:

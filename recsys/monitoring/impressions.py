@@ -50,7 +50,7 @@ LAST_IMPRESSION_KEY_PREFIX = "recsys:impression:"
 
 def last_impression_key(session_key: str) -> str:
     """The Redis key of a session's last impression (session_key: recsys.contract.session_key)."""
-    return LAST_IMPRESSION_KEY_PREFIX + session_key
+    return f"{LAST_IMPRESSION_KEY_PREFIX}{{{session_key}}}"  # hash tag: the claims' slot
 
 
 def carries_features(request_id: str, share: float) -> bool:

@@ -13,6 +13,8 @@ Redis commands go out as one buffer. What Feast 0.67 writes, and so what we writ
 As in Feast, a row is written only when it is newer than the `_ts` already stored for its key,
 so the engines and pushes can follow each other in any order. The interval is recorded in the
 registry, so `feast materialize-incremental` continues from ours and the other way round.
+On a Redis Cluster (`redis_type: redis_cluster`) each batch is split by key slot and every
+primary gets its own pipelines (recsys/pipeline/online_nodes.py); the bytes are the same.
 
 Nothing passes silently: the registry's source paths are first brought to the current
 RECSYS_DATA_DIR (`feast_ops.sync_sources`), a view's interval is recorded only once its rows are
@@ -39,7 +41,6 @@ import pyarrow.parquet as pq
 from recsys.pipeline.online_format import (
     DUCKDB_TYPES,
     BatchWriter,
-    RespPipe,
     encode_entity_keys,
     encode_timestamps,
     encode_values,
@@ -49,6 +50,7 @@ from recsys.pipeline.online_format import (
     resp_commands,
     timestamp_field,
 )
+from recsys.pipeline.online_nodes import NodeRouter, per_key_replies, take
 
 if TYPE_CHECKING:
     from feast import FeatureStore, FeatureView, FileSource
@@ -233,7 +235,7 @@ def write_view(
 
     Raises:
         ValueError: A column is missing, a join key is null, or the online store is not a
-            single Redis server with entity keys of version 3.
+            Redis server or Redis Cluster with entity keys of version 3.
     """
     from feast.infra.online_stores.redis import RedisOnlineStore, _versioned_fv_name
 
@@ -247,22 +249,31 @@ def write_view(
     client = RedisOnlineStore()._get_client(online)
     rows = unchanged = 0
     try:
-        # Two connections: timestamp reads get answered while Redis still works through
-        # earlier HSETs, which a thread sends so that the next batch is encoded meanwhile.
-        reads, writer = RespPipe(client), BatchWriter(RespPipe(client))
+        # Two connections per node: timestamp reads get answered while Redis still works
+        # through earlier HSETs, which a thread sends so that the next batch is encoded
+        # meanwhile. A cluster gets a pair per primary, each fed the rows of its slots.
+        router = NodeRouter(client)
+        reads = router.pipes()
+        writers = [BatchWriter(pipe) for pipe in router.pipes()]
         try:
             for batch in _latest_batches(view, _file_source(view), start, end, batch_rows):
                 keys = encode_entity_keys(batch, key_types, project=store.project, view=view.name)
                 ts_us = batch.column("__ts_us").to_numpy(zero_copy_only=False).astype(np.int64)
                 newer = np.ones(len(ts_us), bool)
-                if not online.skip_dedup:  # Feast's check, unless the store says to skip it
-                    reads.send(read_timestamps_command(keys, ts_field))
-                    newer = newer_than_stored(ts_us, reads.replies(1)[0])
+                slots = router.slots(keys)
+                if not online.skip_dedup and router.cluster:
+                    # a script may not touch keys of several slots: one HGET per key
+                    stored = per_key_replies(router, reads, keys, [b"HGET", ts_field], slots)
+                    newer = newer_than_stored(ts_us, stored)
+                elif not online.skip_dedup:  # Feast's check, unless the store says to skip it
+                    reads[0].send(read_timestamps_command(keys, ts_field))
+                    newer = newer_than_stored(ts_us, reads[0].replies(1)[0])
                 kept = int(newer.sum())
                 rows, unchanged = rows + len(ts_us), unchanged + len(ts_us) - kept
                 if kept < len(newer):  # encode only what will be written
                     mask = pa.array(newer)
                     batch, keys, ts_us = batch.filter(mask), keys.filter(mask), ts_us[newer]
+                    slots = None if slots is None else slots[newer]
                 if not kept:
                     continue
                 hset: list[pa.Array | bytes] = [b"HSET", keys, ts_field, encode_timestamps(ts_us)]
@@ -270,11 +281,22 @@ def write_view(
                     column, label = batch.column(feature.name), f"{view.name}.{feature.name}"
                     hset += [field, encode_values(column, kind, label=label)]
                 commands = resp_commands([hset, [b"EXPIRE", keys, expire]] if expire else [hset])
-                writer.put(commands, replies=kept * (2 if expire else 1))
+                for node, chosen in router.groups(keys, slots):
+                    count = kept if chosen is None else len(chosen)
+                    writers[node].put(take(commands, chosen), replies=count * (2 if expire else 1))
         finally:
-            writer.close()  # waits until every queued batch is acknowledged
+            errors = []
+            for writer in writers:  # each waits until its queued batches are acknowledged
+                try:
+                    writer.close()
+                except BaseException as exc:  # close the others before raising
+                    errors.append(exc)
+            for pipe in reads:
+                pipe.close()
+            if errors:
+                raise errors[0]
     finally:
-        client.close()  # disconnects both connections
+        client.close()
     return rows, unchanged
 
 
@@ -282,11 +304,12 @@ def _redis_config(store: FeatureStore) -> Any:
     from feast.infra.online_stores.redis import RedisOnlineStoreConfig, RedisType
 
     online = store.config.online_store
-    if not isinstance(online, RedisOnlineStoreConfig) or online.redis_type != RedisType.redis:
+    supported = (RedisType.redis, RedisType.redis_cluster)
+    if not isinstance(online, RedisOnlineStoreConfig) or online.redis_type not in supported:
         kind = getattr(online, "redis_type", getattr(online, "type", online))
         raise ValueError(
-            f"fast materialize writes to one Redis server; the online store is {kind!r}; "
-            "use --engine feast"
+            f"fast materialize writes to a Redis server or a Redis Cluster; the online store "
+            f"is {kind!r}; use --engine feast"
         )
     if store.config.entity_key_serialization_version != 3:
         raise ValueError(
@@ -460,7 +483,8 @@ def check_online(
         note = f"end state not checked: the online store expires keys ({online.key_ttl_seconds} s)"
         return replace(summary, notes=[*summary.notes, note])
     client = RedisOnlineStore()._get_client(online)
-    pipe = RespPipe(client)  # one HEXISTS per entity: hiredis parses the replies in C
+    router = NodeRouter(client)
+    pipes = router.pipes()  # one HEXISTS per entity: hiredis parses the replies in C
     checked = []
     try:
         for result in summary.views:
@@ -475,11 +499,11 @@ def check_online(
             expected = present = 0
             for keys in _entity_keys(store, view, since, result.end):
                 expected += len(keys)
-                pipe.send(resp_commands([[b"HEXISTS", keys, ts_field]]))
-                present += sum(pipe.replies(len(keys)))
+                present += sum(per_key_replies(router, pipes, keys, [b"HEXISTS", ts_field]))
             checked.append(replace(result, expected=expected, present=present, checked_from=since))
     finally:
-        pipe.close()
+        for pipe in pipes:
+            pipe.close()
         client.close()
     summary = replace(summary, views=checked)
     short = [r for r in checked if r.missing]

@@ -15,7 +15,7 @@ from typing import cast
 import pytest
 import redis
 
-from recsys.config import Paths, feast_connection_string
+from recsys.config import Paths, feast_env
 from recsys.pipeline import feast_ops
 from recsys.redis_runtime import RedisServer
 from tests.feature_repo.exports import write_exports
@@ -57,7 +57,8 @@ def feast_repo(
         patch.setenv("RECSYS_DATA_DIR", str(data_dir))
         patch.delenv("RECSYS_WAREHOUSE", raising=False)
         patch.setenv("REDIS_URL", url)
-        patch.setenv("FEAST_REDIS_CONNECTION", feast_connection_string(url))
+        for name, value in feast_env(url).items():
+            patch.setenv(name, value)
         client = redis.Redis.from_url(url)
         client.flushdb()
         try:

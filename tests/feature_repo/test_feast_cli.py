@@ -13,7 +13,7 @@ import httpx
 import pytest
 import redis
 
-from recsys.config import Paths, feast_connection_string, feature_repo_dir
+from recsys.config import FEAST_ENV_NAMES, Paths, feast_env, feature_repo_dir
 from recsys.pipeline import feast_ops
 from recsys.pipeline.materialize import materialize
 from recsys.redis_runtime import RedisServer, free_port
@@ -71,7 +71,7 @@ def test_feast_apply_and_materialize_incremental_continue_from_our_run(
     # export is absent and only `recsys materialize` (which skips it) or `-v <views>` work.
     write_batch_recommendations(Paths(data_dir).exports)
     url = own_database(redis_server)
-    env = {k: v for k, v in os.environ.items() if k != "FEAST_REDIS_CONNECTION"}
+    env = {k: v for k, v in os.environ.items() if k not in FEAST_ENV_NAMES}
     # No venv on PATH: `recsys env` must put it there, as README's Feast section relies on.
     path = [p for p in env["PATH"].split(":") if Path(p).resolve() != BIN.resolve()]
     env.update(RECSYS_DATA_DIR=str(data_dir), REDIS_URL=url, PATH=":".join(path))
@@ -81,7 +81,8 @@ def test_feast_apply_and_materialize_incremental_continue_from_our_run(
 
     monkeypatch.setenv("RECSYS_DATA_DIR", str(data_dir))
     monkeypatch.setenv("REDIS_URL", url)
-    monkeypatch.setenv("FEAST_REDIS_CONNECTION", feast_connection_string(url))
+    for name, value in feast_env(url).items():
+        monkeypatch.setenv(name, value)
     materialize(start=WINDOW_START, end=WINDOW_END, incremental=False, views=None, engine="fast")
 
     later = WINDOW_END + timedelta(days=5)

@@ -18,7 +18,7 @@ import duckdb
 import pytest
 import redis
 
-from recsys.config import feast_connection_string
+from recsys.config import feast_env
 from recsys.pipeline import feast_ops
 from recsys.pipeline.materialize import MaterializeError, materialize
 from recsys.redis_runtime import RedisServer
@@ -53,7 +53,7 @@ def _env(data_dir: Path, url: str) -> dict[str, str]:
     return {
         "RECSYS_DATA_DIR": str(data_dir),
         "REDIS_URL": url,
-        "FEAST_REDIS_CONNECTION": feast_connection_string(url),
+        **feast_env(url),
     }
 
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import redis
 
-from recsys.config import feast_connection_string
+from recsys.config import FEAST_ENV_NAMES, feast_connection_string
 from recsys.contract import MATERIALIZED_MARKER_KEY
 from recsys.redis_runtime import RedisServer, free_port, start_redis
 from tests.serving.copies import copy_world
@@ -58,9 +58,7 @@ def locked_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 def _recsys(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
-    clean = {
-        k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "FEAST_REDIS_CONNECTION")
-    }
+    clean = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", *FEAST_ENV_NAMES)}
     return subprocess.run(
         [sys.executable, "-m", "ops", *args],
         env={**clean, **env},
@@ -157,7 +155,7 @@ def test_password_user_and_escapes_reach_redis_and_feast_and_never_show(
     with log.open("w") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "ops", "serve", "--port", str(port), "--workers", "2"],
-            env={**{k: v for k, v in os.environ.items() if k != "FEAST_REDIS_CONNECTION"}, **env},
+            env={**{k: v for k, v in os.environ.items() if k not in FEAST_ENV_NAMES}, **env},
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

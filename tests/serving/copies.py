@@ -26,14 +26,14 @@ def copy_world(world: World, target: Path, *, models: bool = True) -> Path:
 def night_copy(world: World, target: Path, database: int) -> dict[str, str]:
     """A copy without models (a night's gate then promotes what it trains) on its own Redis
     database of the world's server; the environment a night runs in."""
-    from recsys.config import feast_connection_string
+    from recsys.config import feast_env
 
     copy_world(world, target, models=False)
     url = world.redis_url.rsplit("/", 1)[0] + f"/{database}"
     return {
         "RECSYS_DATA_DIR": str(target),
         "REDIS_URL": url,
-        "FEAST_REDIS_CONNECTION": feast_connection_string(url),
+        **feast_env(url),
     }
 
 

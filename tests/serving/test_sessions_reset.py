@@ -11,6 +11,7 @@ import redis
 from typer.testing import CliRunner
 
 from ops.cli import app
+from recsys.contract import event_claim_key
 from recsys.pipeline.feast_ops import feature_store
 from recsys.session_store import SessionEvent, SessionStore
 from tests.serving.conftest import LiveServer, start_server, world_settings
@@ -71,7 +72,7 @@ def test_reset_all_deletes_only_sessions_and_event_ids(
     )
     for name in ("a", "b"):
         sessions.apply(name, "u", [SessionEvent(f"{name}-1", "i1", "view", 1_700_000_000_000)])
-    client.set("recsys:event:a-1", b"1")
+    client.set(event_claim_key("a", "a-1"), b"1")
     client.set("someone-elses-key", b"keep")
     client.hset("another-hash", "field", "keep")
 

@@ -52,7 +52,8 @@ def worker_server(
         "RECSYS_MODEL_POLL_SECONDS": "0.5",
         **(env or {}),
     }
-    environment.pop("FEAST_REDIS_CONNECTION", None)  # the server derives it from REDIS_URL
+    for name in ("FEAST_REDIS_CONNECTION", "FEAST_REDIS_TYPE"):
+        environment.pop(name, None)  # the server derives them from REDIS_URL
     with log.open("ab") as out:
         process = subprocess.Popen(
             [
