@@ -2,7 +2,7 @@
   One row per item per UTC day with events: the daily counts item feature windows sum.
   Incremental: the days from incremental_since_day on.
 -#}
-{{ config(incremental_partition='day_number') }}
+{{ config(incremental_partition='day_number', incremental_day='day_number') }}
 {%- set incremental = is_incremental_build() %}
 
 with fct_events as (

@@ -3,7 +3,7 @@
   Aggregating to days first keeps the windows in user_features small (rows = active days).
   Incremental: the days from incremental_since_day on (a session counts on its first day).
 -#}
-{{ config(incremental_partition='day_number') }}
+{{ config(incremental_partition='day_number', incremental_day='day_number') }}
 {%- set incremental = is_incremental_build() %}
 
 with fct_events as (

@@ -4,7 +4,7 @@
   Incremental: the days from incremental_since_day on; a pair stored on an earlier day is not
   on its first day.
 -#}
-{{ config(incremental_partition='day_number') }}
+{{ config(incremental_partition='day_number', incremental_day='day_number') }}
 {%- set incremental = is_incremental_build() %}
 
 with fct_events as (

@@ -1,4 +1,8 @@
-{{ config(materialized='parquet_export', incremental_partition=day_number('event_timestamp')) }}
+{{ config(
+    materialized='parquet_export',
+    incremental_partition=day_number('event_timestamp'),
+    incremental_day=day_number('event_timestamp'),
+) }}
 {#-
   Incremental: the days from incremental_since_day on are rebuilt from the sessions that touch
   them (a session's earlier events number its positions); earlier days stay stored.

@@ -1,4 +1,8 @@
-{{ config(materialized='parquet_export', incremental_partition='feature_date') }}
+{{ config(
+    materialized='parquet_export',
+    incremental_partition='feature_date',
+    incremental_day="(feature_date - date '1970-01-01')",
+) }}
 {#-
   Point in time like user_features: the (item, day) row's event_timestamp is the item's last
   event that UTC day + 1 microsecond and it sums only that day and earlier ones.

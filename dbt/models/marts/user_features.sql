@@ -1,4 +1,8 @@
-{{ config(materialized='parquet_export', incremental_partition='feature_date') }}
+{{ config(
+    materialized='parquet_export',
+    incremental_partition='feature_date',
+    incremental_day="(feature_date - date '1970-01-01')",
+) }}
 {#-
   Point in time: the row for (user, day) has event_timestamp = the user's last event that
   UTC day + 1 microsecond and uses only days up to and including that day, so it holds every
