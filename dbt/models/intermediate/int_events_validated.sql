@@ -191,9 +191,12 @@ repeated_ranked as (
 
 ),
 
+{#- Only a valid row can be a duplicate (repeated_ranked holds valid rows only). -#}
 {%- set repeated -%}
 (repeated_ranked.copy_number > 1
-    {%- if incremental %} or stored_clean_ids.event_id is not null{% endif %})
+    {%- if incremental %}
+    or (detailed.invalid_reason is null and stored_clean_ids.event_id is not null)
+    {%- endif %})
 {%- endset %}
 
 flagged as (
@@ -214,9 +217,9 @@ flagged as (
         on detailed.landing_file = repeated_ranked.landing_file
         and detailed.landing_row = repeated_ranked.landing_row
     {%- if incremental %}
+    -- an equality join only: a condition on one side would make it a nested loop join
     left join stored_clean_ids
-        on detailed.invalid_reason is null
-        and detailed.resolved_event_id = stored_clean_ids.event_id
+        on detailed.resolved_event_id = stored_clean_ids.event_id
     {%- endif %}
 
 ),
