@@ -135,8 +135,9 @@ docs-serve: setup ## Serve the dbt docs on http://127.0.0.1:8080 (dbt docs serve
 
 bench: bench-offline bench-batch bench-train bench-serve bench-memory ## All benchmarks; results in benchmarks.json and BENCHMARKS.md
 
-bench-offline: setup ## dbt build on 1M/5M events; materialize rows/s next to stock Feast
+bench-offline: setup ## dbt build on 1M/5M events, one new day incremental vs full; materialize rows/s
 	$(BIN)/python -m bench.offline
+	$(BIN)/python -m bench.incremental
 
 bench-batch: setup ## Batch scoring users/s with 300 candidates each
 	$(BIN)/python -m bench.batch

@@ -56,12 +56,14 @@ def ingest_step(data_dir: Path, state: NightState) -> nightly.StepOutput:
 
 
 def dbt_step() -> nightly.StepOutput:
-    """`recsys build`: every model and test (a full build: no model is incremental yet)."""
+    """`recsys build`: incremental when it can be, else full (dbt/README.md)."""
     from recsys.pipeline import dbt_runner
 
-    summary = dbt_runner.build(quiet=False)
+    summary = dbt_runner.build(quiet=False, mode="auto")
     slowest = ", ".join(f"{n.name} {n.seconds:.1f} s" for n in summary.slowest(2))
-    return nightly.StepOutput(summary.raw_rows, f"slowest: {slowest}")
+    return nightly.StepOutput(
+        summary.raw_rows, f"{summary.mode} ({summary.mode_reason}); slowest: {slowest}"
+    )
 
 
 def feast_step() -> nightly.StepOutput:

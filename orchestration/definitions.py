@@ -39,7 +39,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from ops import nightly as night
 from recsys import export_sets
 from recsys.config import dbt_project_dir, environment, export_data_dir_env, paths
-from recsys.pipeline import dbt_runner, nightly
+from recsys.pipeline import build_state, dbt_runner, nightly
 
 LANDING_TABLES = ("events", "served_events", "impressions", "items", "users")
 RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL)
@@ -92,14 +92,19 @@ def build_definitions(manifest: Path | None = None) -> Definitions:
     def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         """`dbt build` of the selected models; exports published only when all passed."""
         layout = paths()
+        # Incremental when the last build recorded the same definitions (dbt/README.md).
+        plan, run_vars = dbt_runner.plan_vars("auto")
+        context.log.info(f"dbt build: {plan.mode} ({plan.reason})")
+        build_state.forget(layout)  # a failed build leaves stored rows the next must not trust
         build = export_sets.start(layout)  # as dbt_runner.build: a failed build publishes nothing
         with environment(build.env):  # dbt's subprocess inherits them
-            args = ["build", "--vars", json.dumps(dbt_runner.contract_vars())]
+            args = ["build", "--vars", json.dumps(run_vars)]
             invocation = dbt.cli(
                 args, context=context, target_path=layout.data_dir / "dbt" / "target-dagster"
             )
             yield from invocation.stream()
         export_sets.publish(layout, build)
+        dbt_runner.record_build(plan)
 
     @asset(deps=list(dbt_models.keys), group_name=GROUP, retry_policy=RETRY)
     def online_features(context: AssetExecutionContext) -> MaterializeResult:

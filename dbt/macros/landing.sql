@@ -107,3 +107,106 @@
     ) }}
   {%- endif -%}
 {% endmacro %}
+
+
+{% macro landing_event_rows(paths) %}
+  {#-
+    The landing event files `paths`, each read on its own and typed as the contract says
+    (stg_landing__events reads them all; an incremental int_events_validated only new ones).
+    No paths: an empty relation with the same columns.
+  -#}
+  {%- if paths | length == 0 %}
+    select
+        cast(null as varchar) as event_id, cast(null as varchar) as user_id,
+        cast(null as varchar) as session_id, cast(null as varchar) as item_id,
+        cast(null as varchar) as event_type, cast(null as timestamptz) as event_timestamp,
+        cast(null as varchar) as event_timestamp_raw, cast(null as varchar) as source_file,
+        cast(null as bigint) as source_row, cast(null as varchar) as landing_file,
+        cast(null as bigint) as landing_row
+    where false
+  {%- else %}
+  with source as (
+
+      {%- for path in paths %}
+      {%- set file_name = path.replace('\\', '/').split('/')[-1] %}
+      {%- set reader = "read_parquet('" ~ path.replace("'", "''") ~ "', file_row_number = true)" %}
+      {%- set columns = landing_columns(reader) %}
+      select
+          {{ landing_column(columns, 'event_id', 'varchar', path) }} as event_id,
+          -- The contract's defaults for a source without the column: each session is its own
+          -- anonymous user, and every event is a view.
+          {{ landing_column(columns, 'user_id', 'varchar', path,
+              when_absent=landing_column(columns, 'session_id', 'varchar', path)) }} as user_id,
+          {{ landing_column(columns, 'session_id', 'varchar', path) }} as session_id,
+          {{ landing_column(columns, 'item_id', 'varchar', path) }} as item_id,
+          {{ landing_column(columns, 'event_type', 'varchar', path, when_absent="'view'") }}
+              as event_type,
+          {{ landing_column(columns, 'event_timestamp', 'timestamptz', path) }} as event_timestamp,
+          {{ landing_column(columns, 'event_timestamp_raw', 'varchar', path) }}
+              as event_timestamp_raw,
+          {{ landing_column(columns, 'source_file', 'varchar', path,
+              when_absent="'" ~ file_name.replace("'", "''") ~ "'") }} as source_file,
+          {{ landing_column(columns, 'source_row', 'bigint', path,
+              when_absent='file_row_number + 1') }} as source_row,
+          'events/{{ file_name.replace("'", "''") }}' as landing_file,
+          file_row_number + 1 as landing_row
+      from {{ reader }}
+      {%- if not loop.last %}
+      union all
+      {%- endif %}
+      {%- endfor %}
+
+  ),
+
+  renamed as (
+
+      select
+          event_id,
+          user_id,
+          session_id,
+          item_id,
+          event_type,
+          event_timestamp,
+          event_timestamp_raw,
+          coalesce(source_file, replace(landing_file, 'events/', '')) as source_file,
+          coalesce(source_row, landing_row) as source_row,
+          landing_file,
+          landing_row
+      from source
+
+  )
+
+  select * from renamed
+  {%- endif %}
+{% endmacro %}
+
+
+{% macro landing_loads(location, folder) %}
+  {#-
+    Map landing_file ('<folder>/<name>', as staging writes it) -> load id (name, size and
+    modification time): a file that is replaced or appended to gets a new load id, so an
+    incremental build reads it again. read_blob reads no content unless asked for it.
+  -#}
+  {%- set loads = {} -%}
+  {%- if not execute or landing_file_count(location) == 0 -%}
+    {{ return(loads) }}
+  {%- endif -%}
+  {%- set result = run_query(
+      "select parse_filename(filename), size, epoch_us(last_modified) from read_blob("
+      ~ location ~ ")"
+  ) -%}
+  {%- for row in result.rows -%}
+    {%- do loads.update({folder ~ '/' ~ row[0]: folder ~ '/' ~ row[0] ~ ':' ~ row[1] ~ ':' ~ row[2]}) -%}
+  {%- endfor -%}
+  {{ return(loads) }}
+{% endmacro %}
+
+
+{% macro sql_strings(values) -%}
+  {#- Quoted SQL string literals for an IN list; an empty list gives '' (no landing file). -#}
+  {%- for value in values -%}
+    '{{ value | replace("'", "''") }}'{{ ', ' if not loop.last }}
+  {%- else -%}
+    ''
+  {%- endfor -%}
+{%- endmacro %}

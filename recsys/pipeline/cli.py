@@ -25,12 +25,30 @@ def build(
     verbose: bool = typer.Option(
         False, "--verbose", "-v", help="Print dbt's per-model log instead of a progress line."
     ),
+    full_refresh: bool = typer.Option(
+        False, "--full-refresh", help="Rebuild every model from all landing files."
+    ),
+    incremental: bool = typer.Option(
+        False,
+        "--incremental",
+        help="Only new landing files, even with late events (they are quarantined).",
+    ),
 ) -> None:
-    """Run `dbt build` (models + tests), export marts to Parquet, print the reconciliation."""
-    from recsys.pipeline import dbt_runner
+    """Run `dbt build` (models + tests), export marts to Parquet, print the reconciliation.
 
+    Without --full-refresh or --incremental the build is incremental when it can be (same
+    model definitions as the last build, no late event) and full otherwise.
+    """
+    from recsys.pipeline import build_state, dbt_runner
+
+    if full_refresh and incremental:
+        raise typer.BadParameter("choose one of --full-refresh and --incremental")
+    mode: build_state.Mode = "full" if full_refresh else "incremental" if incremental else "auto"
     try:
-        summary = dbt_runner.build(select=select, docs=docs, verbose=verbose)
+        summary = dbt_runner.build(select=select, docs=docs, verbose=verbose, mode=mode)
+    except ValueError as exc:
+        print(f"dbt build: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from exc
     except dbt_runner.DbtBuildError as exc:
         print(f"dbt build failed: {exc}", file=sys.stderr)
         raise typer.Exit(1) from exc

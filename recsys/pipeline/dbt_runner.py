@@ -8,6 +8,7 @@ after dbt has closed its own.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -18,6 +19,7 @@ from typing import Any, Final
 from recsys import export_sets, ids, import_with_gc_paused
 from recsys.config import Settings, dbt_project_dir, environment, export_data_dir_env, paths
 from recsys.contract import MAX_SESSION_EVENTS
+from recsys.pipeline import build_state
 from recsys.pipeline.dbt_progress import DbtProgress
 
 # Marts counted in the summary, in the order the table lists them.
@@ -80,6 +82,9 @@ class BuildSummary:
     mart_rows: dict[str, int] = field(default_factory=dict)
     nodes: list[NodeTiming] = field(default_factory=list)
     docs_index: Path | None = None
+    # "full" or "incremental", and why (recsys/pipeline/build_state.py)
+    mode: str = "full"
+    mode_reason: str = ""
 
     @property
     def raw_rows(self) -> int:
@@ -115,6 +120,7 @@ def build(
     vars: dict[str, Any] | None = None,
     quiet: bool = False,
     verbose: bool = False,
+    mode: build_state.Mode = "full",
 ) -> BuildSummary:
     """Run `dbt build` (models and tests) and summarize the warehouse.
 
@@ -125,6 +131,11 @@ def build(
         quiet: Print nothing but dbt's errors (tests, benchmarks).
         verbose: Print dbt's own per-node log instead of a progress line every few seconds
             (the full log is always written to $RECSYS_DATA_DIR/dbt/logs/dbt.log).
+        mode: "full" rebuilds everything; "incremental" reads only new landing files and
+            recomputes the days from the recorded watermark minus incremental_lookback_days;
+            "auto" is incremental unless the definitions changed, nothing was recorded or an
+            incremental build met a late event (then it rebuilds in full). A build with
+            `select` is always full.
 
     Returns:
         The reconciliation, top quarantine reasons, rows per mart and node timings.
@@ -132,13 +143,110 @@ def build(
     Raises:
         DbtBuildError: A model or test failed, or dbt could not start; the message names
             the failing nodes and what they reported.
+        ValueError: mode "incremental" without an earlier complete build of the same
+            definitions.
     """
     data_dir = export_data_dir_env()
     layout = paths()
     for folder in OUTPUT_FOLDERS:
         (data_dir / folder).mkdir(parents=True, exist_ok=True)
     layout.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    build_vars = {**contract_vars(), **(vars or {})}
+    if select:
+        plan = build_state.Plan("full", f"--select {select} builds in full")
+    else:
+        plan = build_state.plan(layout, mode, build_vars)
+    started = time.perf_counter()
+    summary = _build_once(
+        select=select, docs=docs, vars=vars, quiet=quiet, verbose=verbose, plan=plan
+    )
+    if plan.mode == "incremental" and mode == "auto" and _late_events(layout.warehouse):
+        # An event older than the recomputed days: only a full build places it right.
+        plan = build_state.Plan("full", "an incremental build met a late event_timestamp")
+        summary = _build_once(
+            select=select, docs=docs, vars=vars, quiet=quiet, verbose=verbose, plan=plan
+        )
+    if not select:
+        record_build(plan, build_vars)
+    return dataclasses.replace(
+        summary,
+        elapsed_s=time.perf_counter() - started,
+        mode=plan.mode,
+        mode_reason=plan.reason,
+    )
 
+
+def plan_vars(mode: build_state.Mode) -> tuple[build_state.Plan, dict[str, Any]]:
+    """The plan for a whole-project build and the vars that carry it (for the orchestrator)."""
+    build_vars = contract_vars()
+    plan = build_state.plan(paths(), mode, build_vars)
+    run_vars: dict[str, Any] = {**build_vars, "build_mode": plan.mode}
+    if plan.since_day is not None:
+        run_vars["incremental_since_day"] = plan.since_day
+    return plan, run_vars
+
+
+def record_build(plan: build_state.Plan, build_vars: dict[str, Any] | None = None) -> None:
+    """After a passed whole-project build: record it, or forget it if it met late events.
+
+    An incremental build that quarantined late events is recorded as nothing, so the next
+    build is a full refresh and places them (`build` itself rebuilds at once instead).
+    """
+    layout = paths()
+    if plan.mode == "incremental" and _late_events(layout.warehouse):
+        build_state.forget(layout)
+        return
+    build_state.write(
+        layout,
+        build_vars if build_vars is not None else contract_vars(),
+        mode=plan.mode,
+        watermark_day=_watermark_day(layout.warehouse),
+    )
+
+
+def _late_events(warehouse: Path) -> int:
+    """Landing rows the last (incremental) build quarantined as late."""
+    return _warehouse_scalar(
+        warehouse,
+        "select count(*) from int_events_validated "
+        "where quarantine_reason = 'late event_timestamp'",
+    )
+
+
+def _watermark_day(warehouse: Path) -> int | None:
+    """The last UTC day (days since 1970) with a clean event, None without any."""
+    found = _warehouse_scalar(
+        warehouse, "select max(fdiv(epoch_us(event_timestamp), 86400000000)) from fct_events"
+    )
+    return None if found is None else int(found)
+
+
+def _warehouse_scalar(warehouse: Path, sql: str) -> Any:
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        row = connection.execute(sql).fetchone()
+    return row[0] if row else None
+
+
+def _build_once(
+    *,
+    select: str | None,
+    docs: bool,
+    vars: dict[str, Any] | None,
+    quiet: bool,
+    verbose: bool,
+    plan: build_state.Plan,
+) -> BuildSummary:
+    layout = paths()
+    run_vars: dict[str, Any] = {**(vars or {}), "build_mode": plan.mode}
+    if plan.since_day is not None:
+        run_vars["incremental_since_day"] = plan.since_day
+    vars = run_vars
+    # A failed or partial build may leave some models updated and others not: the next
+    # build must not trust the stored rows (the monitoring models store none of them).
+    if not (select or "").startswith("tag:monitoring"):
+        build_state.forget(layout)
     started = time.perf_counter()
     # Exports go into a new build folder, published only if every model and test passed:
     # a failed or killed build leaves the previous complete set in service.
@@ -176,8 +284,8 @@ def format_summary(summary: BuildSummary) -> str:
     """
     passed = sum(1 for n in summary.nodes if n.status in {"success", "pass"})
     lines = [
-        f"dbt build: {passed} nodes passed in {summary.elapsed_s:.1f} s "
-        f"({summary.events_per_s:,.0f} landing rows/s); warehouse {summary.warehouse}",
+        f"dbt build ({summary.mode}: {summary.mode_reason}): {passed} nodes passed in "
+        f"{summary.elapsed_s:.1f} s; warehouse {summary.warehouse}",
         "",
         f"{'source_file':<32} {'raw':>12} {'clean':>12} {'quarantined':>12} {'duplicates':>12}",
     ]

@@ -66,7 +66,7 @@ def materialize(df, con):
 {%- endmacro %}
 
 
-{% macro parquet_view(location) %}
+{% macro parquet_view(location, options='') %}
   {%- set existing_relation = load_cached_relation(this) -%}
   {%- set target_relation = this.incorporate(type='view') -%}
 
@@ -74,7 +74,8 @@ def materialize(df, con):
     {{ drop_relation_if_exists(existing_relation) }}
   {% endif %}
   {% call statement('create_view') -%}
-    create or replace view {{ target_relation }} as select * from read_parquet('{{ location }}')
+    create or replace view {{ target_relation }} as
+      select * from read_parquet('{{ location }}'{{ ', ' ~ options if options }})
   {%- endcall %}
 
   {{ run_hooks(post_hooks, inside_transaction=True) }}
@@ -86,15 +87,82 @@ def materialize(df, con):
 
 
 {#-
+  Incremental models (config incremental_partition='<SQL expression>', e.g. a UTC day):
+  the rows are stored as warehouse_files/<name>/_partition=<value>/rows0.parquet. A full
+  build rewrites the folder (COPY ... OVERWRITE); an incremental build (is_incremental_build)
+  writes only the partitions its query returns, replacing them whole, and leaves the others.
+  So an incremental query must return every row of each partition it returns.
+-#}
+
+{% macro partition_folder(identifier=none) -%}
+  {{ parquet_location('warehouse_files', identifier or this.identifier) | replace('.parquet', '') }}
+{%- endmacro %}
+
+
+{% macro partition_glob(identifier=none) -%}
+  {{ partition_folder(identifier) }}/*/*.parquet
+{%- endmacro %}
+
+
+{% macro parquet_partitioned_write(partition) %}
+  {% call statement('main') -%}
+    copy (select *, {{ partition }} as _partition from ({{ compiled_code }}))
+      to '{{ partition_folder() }}' (
+        format parquet,
+        partition_by (_partition),
+        write_partition_columns false,
+        filename_pattern 'rows',
+        {{ 'overwrite_or_ignore' if is_incremental_build() else 'overwrite' }}
+      )
+  {%- endcall %}
+{% endmacro %}
+
+
+{% macro is_incremental_build(identifier=none) %}
+  {#-
+    True when the runner asked for an incremental build (var build_mode), dbt was not
+    started with --full-refresh and this model already has stored partitions (a new model
+    builds in full first).
+  -#}
+  {%- if not execute or var('build_mode', 'full') != 'incremental' or flags.FULL_REFRESH -%}
+    {{ return(false) }}
+  {%- endif -%}
+  {{ return(landing_file_count("'" ~ partition_glob(identifier) ~ "'") > 0) }}
+{% endmacro %}
+
+
+{% macro incremental_since_day() -%}
+  {#- The first UTC day number an incremental build recomputes (the runner passes it). -#}
+  {%- if var('incremental_since_day', none) is none -%}
+    {{ exceptions.raise_compiler_error(
+        "build_mode 'incremental' needs var incremental_since_day (a UTC day number); "
+        ~ "`recsys build` passes it, plain dbt users pass it with --vars"
+    ) }}
+  {%- endif -%}
+  {{ var('incremental_since_day') | int }}
+{%- endmacro %}
+
+
+{#-
   dbt runs a Python model only from a 'main' statement called in the materialization's own
   body, so both materializations spell out the same three steps.
 -#}
 {% materialization parquet_export, adapter='duckdb', supported_languages=['sql', 'python'] %}
   {%- set location = parquet_location('exports', this.identifier) -%}
   {{ parquet_pre_hooks() }}
+  {%- if config.get('incremental_partition') -%}
+    {#- Incremental: the rows live partitioned under warehouse_files/<name>/; the export is
+        one COPY of them (readers keep one file per mart). -#}
+    {{ parquet_partitioned_write(config.get('incremental_partition')) }}
+    {% call statement('export') -%}
+      copy (select * from read_parquet('{{ partition_glob() }}', hive_partitioning = false))
+        to '{{ location }}' ({{ parquet_options('exports') }})
+    {%- endcall %}
+  {%- else -%}
   {% call statement('main', language=model.language) -%}
     {{ parquet_write(location, 'exports') }}
   {%- endcall %}
+  {%- endif -%}
   {{ return(parquet_view(location)) }}
 {% endmaterialization %}
 
@@ -102,8 +170,13 @@ def materialize(df, con):
 {% materialization parquet_file, adapter='duckdb', supported_languages=['sql', 'python'] %}
   {%- set location = parquet_location('warehouse_files', this.identifier) -%}
   {{ parquet_pre_hooks() }}
+  {%- if config.get('incremental_partition') -%}
+    {{ parquet_partitioned_write(config.get('incremental_partition')) }}
+    {{ return(parquet_view(partition_glob(), "hive_partitioning = false")) }}
+  {%- else -%}
   {% call statement('main', language=model.language) -%}
     {{ parquet_write(location, 'warehouse_files') }}
   {%- endcall %}
   {{ return(parquet_view(location)) }}
+  {%- endif -%}
 {% endmaterialization %}

@@ -1,8 +1,16 @@
-{#- One row per item per UTC day with events: the daily counts item feature windows sum. -#}
+{#-
+  One row per item per UTC day with events: the daily counts item feature windows sum.
+  Incremental: the days from incremental_since_day on.
+-#}
+{{ config(incremental_partition='day_number', incremental_day='day_number') }}
+{%- set incremental = is_incremental_build() %}
 
 with fct_events as (
 
     select item_id, event_type, event_timestamp from {{ ref('fct_events') }}
+    {%- if incremental %}
+    where {{ day_number('event_timestamp') }} >= {{ incremental_since_day() }}
+    {%- endif %}
 
 ),
 
@@ -10,6 +18,9 @@ int_events_aggregated_to_user_item_days as (
 
     select item_id, day_number, is_first_day
     from {{ ref('int_events_aggregated_to_user_item_days') }}
+    {%- if incremental %}
+    where day_number >= {{ incremental_since_day() }}
+    {%- endif %}
 
 ),
 

@@ -1,11 +1,20 @@
 {#-
   One row per user per UTC day with events: the daily counts every user feature window sums.
   Aggregating to days first keeps the windows in user_features small (rows = active days).
+  Incremental: the days from incremental_since_day on (a session counts on its first day).
 -#}
+{{ config(incremental_partition='day_number', incremental_day='day_number') }}
+{%- set incremental = is_incremental_build() %}
 
 with fct_events as (
 
     select user_id, session_id, event_type, event_timestamp, price from {{ ref('fct_events') }}
+    {%- if incremental %}
+    where session_id in (
+        select session_id from {{ ref('fct_events') }}
+        where {{ day_number('event_timestamp') }} >= {{ incremental_since_day() }}
+    )
+    {%- endif %}
 
 ),
 
@@ -13,6 +22,9 @@ int_events_aggregated_to_user_item_days as (
 
     select user_id, day_number, is_first_day
     from {{ ref('int_events_aggregated_to_user_item_days') }}
+    {%- if incremental %}
+    where day_number >= {{ incremental_since_day() }}
+    {%- endif %}
 
 ),
 
@@ -77,3 +89,6 @@ final as (
 )
 
 select * from final
+{%- if incremental %}
+where day_number >= {{ incremental_since_day() }}
+{%- endif %}

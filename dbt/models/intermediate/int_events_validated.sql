@@ -4,20 +4,82 @@
   matching reason wins, in the order of docs/contracts.md; among valid rows a repeated event_id
   keeps the earliest copy and the others become duplicates. The landing values as found are
   kept only on rejected rows, so the clean 99.9% stay narrow.
+
+  Incremental (dbt/README.md): stored per landing file, each row with its file's load id
+  (name, size, modification time). An incremental build reads only files whose load id is
+  new, replaces their partitions, counts an event_id already clean in another file as a
+  duplicate, and quarantines an event of a new file dated before incremental_since_day as
+  'late event_timestamp' (`recsys build` then rebuilds in full unless told --incremental).
 -#}
+{{ config(incremental_partition='md5(landing_file)') }}
 {%- set known_types = event_types() -%}
+{%- set events_location = source('landing', 'events') -%}
+{%- set loads = landing_loads(events_location, 'events') -%}
+{%- do loads.update(landing_loads(source('landing', 'served_events'), 'served')) -%}
+{%- set incremental = is_incremental_build() -%}
+{%- set stored_loads = {} -%}
+{%- if incremental -%}
+  {%- set stored = run_query(
+      "select distinct landing_file, load_id from read_parquet('" ~ partition_glob()
+      ~ "', hive_partitioning = false)"
+  ) -%}
+  {%- for row in stored.rows -%}{%- do stored_loads.update({row[0]: row[1]}) -%}{%- endfor -%}
+{%- endif -%}
+{%- set changed = [] -%}
+{%- for landing_file, load_id in loads.items() | sort -%}
+  {%- if stored_loads.get(landing_file) != load_id -%}{%- do changed.append(landing_file) -%}{%- endif -%}
+{%- endfor -%}
 
 with stg_landing__events as (
 
+    {%- if incremental %}
+    -- depends_on: {{ ref('stg_landing__events') }}
+    {%- set changed_paths = [] -%}
+    {%- for path in landing_files(events_location) -%}
+      {%- if 'events/' ~ path.replace('\\', '/').split('/')[-1] in changed -%}
+        {%- do changed_paths.append(path) -%}
+      {%- endif -%}
+    {%- endfor %}
+    {{ landing_event_rows(changed_paths) }}
+    {%- else %}
     select * from {{ ref('stg_landing__events') }}
+    {%- endif %}
 
 ),
 
 stg_landing__served_events as (
 
     select * exclude (received_at, request_id) from {{ ref('stg_landing__served_events') }}
+    {%- if incremental %}
+    where landing_file in ({{ sql_strings(changed) }})
+    {%- endif %}
 
 ),
+
+loads as (
+
+    select * from (values
+        {%- for landing_file, load_id in loads.items() | sort %}
+        ({{ sql_strings([landing_file]) }}, {{ sql_strings([load_id]) }}){{ ',' if not loop.last }}
+        {%- else %}
+        (null, null)
+        {%- endfor %}
+    ) as loads (landing_file, load_id)
+
+),
+{%- if incremental %}
+
+-- What earlier loads stored: event ids clean in files not read again (a new copy of one is a
+-- duplicate), and which files were loaded before (only a new file's events can be late).
+stored_clean_ids as (
+
+    select distinct event_id
+    from {{ this }}
+    where quarantine_reason is null
+        and landing_file not in ({{ sql_strings(changed) }})
+
+),
+{%- endif %}
 
 landing_rows as (
 
@@ -69,6 +131,12 @@ checked as (
             -- in event_timestamp and event_timestamp_raw
             when event_timestamp < cast('{{ var("min_event_timestamp") }}' as timestamptz)
                 then 'implausible event_timestamp'
+            {%- if incremental %}
+            -- older than the days this incremental build recomputes
+            when {{ day_number('event_timestamp') }} < {{ incremental_since_day() }}
+                and landing_file not in ({{ sql_strings(stored_loads.keys() | list) }})
+                then 'late event_timestamp'
+            {%- endif %}
         end as invalid_reason
     from trimmed
 
@@ -88,7 +156,9 @@ detailed as (
             when invalid_reason = 'unknown event_type' then event_type
             when invalid_reason = 'unparseable event_timestamp'
                 then coalesce(event_timestamp_raw, '')
-            when invalid_reason in ('future event_timestamp', 'implausible event_timestamp')
+            when invalid_reason in (
+                'future event_timestamp', 'implausible event_timestamp', 'late event_timestamp'
+            )
                 then strftime(event_timestamp at time zone 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ')
         end as invalid_detail
     from checked
@@ -121,23 +191,36 @@ repeated_ranked as (
 
 ),
 
+{#- Only a valid row can be a duplicate (repeated_ranked holds valid rows only). -#}
+{%- set repeated -%}
+(repeated_ranked.copy_number > 1
+    {%- if incremental %}
+    or (detailed.invalid_reason is null and stored_clean_ids.event_id is not null)
+    {%- endif %})
+{%- endset %}
+
 flagged as (
 
     select
         detailed.*,
         coalesce(
             detailed.invalid_reason,
-            case when repeated_ranked.copy_number > 1 then 'duplicate event_id' end
+            case when {{ repeated }} then 'duplicate event_id' end
         ) as quarantine_reason,
         coalesce(
             detailed.invalid_detail,
-            case when repeated_ranked.copy_number > 1 then detailed.resolved_event_id end
+            case when {{ repeated }} then detailed.resolved_event_id end
         ) as quarantine_detail,
-        coalesce(repeated_ranked.copy_number > 1, false) as is_duplicate
+        detailed.invalid_reason is null and coalesce({{ repeated }}, false) as is_duplicate
     from detailed
     left join repeated_ranked
         on detailed.landing_file = repeated_ranked.landing_file
         and detailed.landing_row = repeated_ranked.landing_row
+    {%- if incremental %}
+    -- an equality join only: a condition on one side would make it a nested loop join
+    left join stored_clean_ids
+        on detailed.resolved_event_id = stored_clean_ids.event_id
+    {%- endif %}
 
 ),
 
@@ -146,6 +229,7 @@ final as (
     select
         landing_file,
         landing_row,
+        (select load_id from loads where loads.landing_file = flagged.landing_file) as load_id,
         source_file,
         source_row,
         resolved_event_id as event_id,

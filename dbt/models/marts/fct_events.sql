@@ -1,10 +1,29 @@
-{{ config(materialized='parquet_export') }}
+{{ config(
+    materialized='parquet_export',
+    incremental_partition=day_number('event_timestamp'),
+    incremental_day=day_number('event_timestamp'),
+) }}
+{#-
+  Incremental: the days from incremental_since_day on are rebuilt from the sessions that touch
+  them (a session's earlier events number its positions); earlier days stay stored.
+-#}
+{%- set incremental = is_incremental_build() %}
 
 with int_events_sessionized as (
 
     select * from {{ ref('int_events_sessionized') }}
 
-),
+){%- if incremental %},
+
+recent_sessions as materialized (
+
+    select * from int_events_sessionized
+    where session_id in (
+        select session_id from int_events_sessionized
+        where {{ day_number('event_timestamp') }} >= {{ incremental_since_day() }}
+    )
+
+){%- endif %},
 
 int_items_deduplicated as (
 
@@ -28,10 +47,13 @@ final as (
         ) as session_position,
         int_items_deduplicated.category,
         int_items_deduplicated.price
-    from int_events_sessionized
+    from {{ 'recent_sessions' if incremental else '' }} int_events_sessionized
     left join int_items_deduplicated
         on int_events_sessionized.item_id = int_items_deduplicated.item_id
 
 )
 
 select * from final
+{%- if incremental %}
+where {{ day_number('event_timestamp') }} >= {{ incremental_since_day() }}
+{%- endif %}

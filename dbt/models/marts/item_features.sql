@@ -1,12 +1,25 @@
-{{ config(materialized='parquet_export') }}
+{{ config(
+    materialized='parquet_export',
+    incremental_partition='feature_date',
+    incremental_day="(feature_date - date '1970-01-01')",
+) }}
 {#-
   Point in time like user_features: the (item, day) row's event_timestamp is the item's last
   event that UTC day + 1 microsecond and it sums only that day and earlier ones.
+  Incremental: rows from incremental_since_day on, from the whole history of the items
+  active on those days.
 -#}
+{%- set incremental = is_incremental_build() %}
 
 with int_events_aggregated_to_item_days as (
 
     select * from {{ ref('int_events_aggregated_to_item_days') }}
+    {%- if incremental %}
+    where item_id in (
+        select item_id from {{ ref('int_events_aggregated_to_item_days') }}
+        where day_number >= {{ incremental_since_day() }}
+    )
+    {%- endif %}
 
 ),
 
@@ -86,3 +99,6 @@ final as (
 )
 
 select * from final
+{%- if incremental %}
+where feature_date >= {{ day_date(incremental_since_day()) }}
+{%- endif %}

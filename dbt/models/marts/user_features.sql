@@ -1,4 +1,8 @@
-{{ config(materialized='parquet_export') }}
+{{ config(
+    materialized='parquet_export',
+    incremental_partition='feature_date',
+    incremental_day="(feature_date - date '1970-01-01')",
+) }}
 {#-
   Point in time: the row for (user, day) has event_timestamp = the user's last event that
   UTC day + 1 microsecond and uses only days up to and including that day, so it holds every
@@ -7,13 +11,23 @@
   Recent items and top categories are computed here rather than in intermediate models: they
   are lists, the bulk of this mart's bytes, and storing them twice cost more than the rest of
   the mart.
+
+  Incremental: rows from incremental_since_day on, recomputed from the whole history of the
+  users active on those days; other users' rows and earlier days stay stored.
 -#}
+{%- set incremental = is_incremental_build() -%}
 {%- set keep_items = var('recent_items') | int -%}
 {%- set keep_categories = var('top_categories') | int -%}
 
 with recursive int_events_aggregated_to_user_days as (
 
     select * from {{ ref('int_events_aggregated_to_user_days') }}
+    {%- if incremental %}
+    where user_id in (
+        select user_id from {{ ref('int_events_aggregated_to_user_days') }}
+        where day_number >= {{ incremental_since_day() }}
+    )
+    {%- endif %}
 
 ),
 
@@ -21,6 +35,9 @@ int_events_aggregated_to_user_item_days as (
 
     select user_id, item_id, feature_date, last_event_at
     from {{ ref('int_events_aggregated_to_user_item_days') }}
+    {%- if incremental %}
+    where user_id in (select user_id from int_events_aggregated_to_user_days)
+    {%- endif %}
 
 ),
 
@@ -29,6 +46,10 @@ fct_events as (
     select user_id, category, event_timestamp
     from {{ ref('fct_events') }}
     where category is not null
+    {%- if incremental %}
+        and {{ day_number('event_timestamp') }} >= {{ incremental_since_day() }} - 29
+        and user_id in (select user_id from int_events_aggregated_to_user_days)
+    {%- endif %}
 
 ),
 
@@ -222,6 +243,9 @@ final as (
     left join recent_items
         on windowed.user_id = recent_items.user_id
         and windowed.feature_date = recent_items.feature_date
+    {%- if incremental %}
+    where windowed.day_number >= {{ incremental_since_day() }}
+    {%- endif %}
 
 )
 
