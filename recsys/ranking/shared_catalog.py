@@ -29,8 +29,9 @@ from pathlib import Path
 from recsys import export_sets
 from recsys.ranking import catalog_files
 from recsys.ranking.catalog import Catalog
+from recsys.ranking.catalog_child import write_in_child
 from recsys.ranking.catalog_files import CatalogFileError
-from recsys.ranking.loading import CATALOG_EXPORTS, load_catalog
+from recsys.ranking.loading import CATALOG_EXPORTS
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +83,12 @@ def load_shared_catalog(
         item_feature_names=item_feature_names,
         features_as_of=features_as_of,
     )
-    return open_version(
+    return open_written(
         root,
         key,
-        lambda: load_catalog(
-            exports,
+        lambda folder: write_in_child(
+            folder,
+            exports=exports,
             snapshot=snapshot,
             item_feature_names=item_feature_names,
             features_as_of=features_as_of,
@@ -95,10 +97,16 @@ def load_shared_catalog(
 
 
 def open_version(root: Path, key: str, build: Callable[[], Catalog]) -> Catalog:
-    """Map version `key` under `root`, building it with `build()` if it is absent or damaged.
+    """Map version `key` under `root`, building it in this process if absent or damaged."""
+    return open_written(root, key, lambda folder: catalog_files.write_catalog(build(), folder))
 
-    Only a complete, checked version is ever returned; the process that builds it maps the
-    written files too (its in-memory copy is dropped), so it costs what the others cost.
+
+def open_written(root: Path, key: str, write: Callable[[Path], object]) -> Catalog:
+    """Map version `key` under `root`; if absent or damaged, `write(folder)` writes it first.
+
+    `write` runs under the lock, so one process per host writes a version while the others
+    wait. Only a complete, checked version is ever returned, and the writer maps the files
+    like every other process.
     """
     folder = root / f"v-{key}"
     if folder.exists():
@@ -116,7 +124,7 @@ def open_version(root: Path, key: str, build: Callable[[], Catalog]) -> Catalog:
                 folder.rename(aside)
                 log.error("moved the damaged catalog to %s (%s); rebuilding it", aside, exc)
         started = time.perf_counter()
-        catalog_files.write_catalog(build(), folder)
+        write(folder)
         log.info("catalog %s written in %.1f s", folder.name, time.perf_counter() - started)
         _prune(root, keep=folder)
     return catalog_files.read_catalog(folder)

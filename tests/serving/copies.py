@@ -16,9 +16,9 @@ from tests.world import World, environment
 
 
 def copy_world(world: World, target: Path, *, models: bool = True) -> Path:
-    """The world's data dir without what servers wrote into it (served events, impressions)
-    or run files, and models only if asked."""
-    ignore = ["run", "served", "impressions"] + ([] if models else ["models"])
+    """The world's data dir without what servers wrote into it (served events, impressions,
+    shared catalog versions) or run files, and models only if asked."""
+    ignore = ["run", "served", "impressions", "catalog"] + ([] if models else ["models"])
     shutil.copytree(world.data_dir, target, symlinks=True, ignore=shutil.ignore_patterns(*ignore))
     return target
 

@@ -184,3 +184,18 @@ def test_manifest_lists_size_and_crc_of_every_file(tmp_path: Path) -> None:
     assert manifest["values"]["as_of"]["datetime"] == tiny_catalog().as_of.isoformat()
     assert catalog_files.files_bytes(folder) == sum(p.stat().st_size for p in folder.glob("*.npy"))
     assert timedelta(0) == tiny_catalog().as_of - catalog_files.read_catalog(folder).as_of
+
+
+def test_a_child_build_reports_missing_exports_as_the_server_expects(tmp_path: Path) -> None:
+    from recsys.ranking.catalog_child import write_in_child
+    from recsys.ranking.loading import MissingExportError
+
+    with pytest.raises(MissingExportError, match=r"data_windows\.parquet not found"):
+        write_in_child(
+            tmp_path / "catalog" / "v-x",
+            exports=tmp_path / "no-exports",
+            snapshot="serving",
+            item_feature_names=[],
+            features_as_of=None,
+        )
+    assert not (tmp_path / "catalog" / "v-x").exists()
