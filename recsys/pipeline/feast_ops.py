@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
@@ -40,6 +41,10 @@ def feature_store(*, connect_redis: bool = True) -> FeatureStore:
     (export_data_dir_env() / "feast").mkdir(parents=True, exist_ok=True)
     if connect_redis:
         ensure_redis()  # says so when it has to start a Redis of its own
+    else:
+        # feature_store.yaml's redis_type is an enum that Feast validates even when the online
+        # store is never opened; the connection string is only read on first use.
+        os.environ.setdefault("FEAST_REDIS_TYPE", "redis")
     silence_feast_warnings()  # importing Feast overrode the filter
     return FeatureStore(repo_path=str(feature_repo_dir()))
 
