@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 import redis
 
@@ -29,6 +30,6 @@ def test_features_builds_applies_and_materializes_from_the_command_line(tmp_path
         )
         assert done.returncode == 0, done.stdout + done.stderr
         assert "dbt build (full" in done.stdout, done.stdout
-        assert redis.Redis.from_url(server.url).dbsize() > 0
+        assert cast(int, redis.Redis.from_url(server.url).dbsize()) > 0
     finally:
         server.stop()
