@@ -21,52 +21,11 @@ from typing import Any
 
 import redis
 
-from bench.materialize import END, START, VIEW, _write_source
+from bench.materialize import END, START, VIEW, _write_source, throwaway_store
 from recsys.config import feast_env
 from recsys.local_cluster import start_cluster
 from recsys.pipeline.materialize import materialize
 from recsys.redis_runtime import start_redis
-
-
-def _store(root: Path, url: str, source: Path, features: int) -> Any:
-    from feast import Entity, FeatureStore, FeatureView, Field, FileSource, RepoConfig, ValueType
-    from feast.types import Float64, String
-
-    env = feast_env(url)
-    config = RepoConfig(
-        project="bench",
-        provider="local",
-        registry=str(root / "registry.db"),
-        online_store={
-            "type": "redis",
-            "redis_type": env["FEAST_REDIS_TYPE"],
-            "connection_string": env["FEAST_REDIS_CONNECTION"],
-        },
-        offline_store={"type": "duckdb"},
-        entity_key_serialization_version=3,
-        materialization={"online_write_batch_size": 10_000},
-        repo_path=root,
-    )
-    store = FeatureStore(config=config)
-    entity = Entity(name="entity", join_keys=["entity_id"], value_type=ValueType.STRING)
-    view = FeatureView(
-        name=VIEW,
-        entities=[entity],
-        ttl=timedelta_days(365),
-        schema=[Field(name="entity_id", dtype=String)]
-        + [Field(name=f"f{j:02d}", dtype=Float64) for j in range(features)],
-        source=FileSource(
-            name=f"{VIEW}_source", path=str(source), timestamp_field="event_timestamp"
-        ),
-    )
-    store.apply([entity, view])
-    return store
-
-
-def timedelta_days(days: int) -> Any:
-    from datetime import timedelta
-
-    return timedelta(days=days)
 
 
 def _dump(clients: list[Any]) -> dict[bytes, dict[bytes, bytes]]:
@@ -94,7 +53,7 @@ def measure(*, entities: int, features: int, seed: int = 7) -> dict[str, Any]:
             dumps = {}
             for name, (url, clients) in targets.items():
                 (root / name).mkdir(exist_ok=True)
-                store = _store(root / name, url, source, features)
+                store = throwaway_store(root / name, url, source, features)
                 for engine in ("fast", "feast"):
                     for client in clients:
                         client.flushall()

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import redis
 
 from recsys import silence_feast_warnings
-from recsys.config import feast_connection_string
+from recsys.config import feast_env
 from recsys.pipeline.materialize import materialize
 from recsys.redis_runtime import start_redis
 
@@ -48,7 +48,7 @@ def measure(*, entities: int, features: int = 20, seed: int = 7) -> dict[str, An
         client = redis.Redis.from_url(server.url)
         try:
             source = _write_source(root / f"{VIEW}.parquet", entities, features, seed)
-            store = _throwaway_store(root, server.url, source, features)
+            store = throwaway_store(root, server.url, source, features)
             result: dict[str, Any] = {"entities": entities, "features": features}
             dumps = {}
             for engine in ("feast", "fast"):
@@ -94,15 +94,21 @@ def _write_source(path: Path, entities: int, features: int, seed: int) -> Path:
     return path
 
 
-def _throwaway_store(root: Path, redis_url: str, source: Path, features: int) -> FeatureStore:
+def throwaway_store(root: Path, redis_url: str, source: Path, features: int) -> FeatureStore:
     from feast import Entity, FeatureStore, FeatureView, Field, FileSource, RepoConfig, ValueType
     from feast.types import Float64, String
 
+    env = feast_env(redis_url)
     config = RepoConfig(
         project="bench",
         provider="local",
         registry=str(root / "registry.db"),
-        online_store={"type": "redis", "connection_string": feast_connection_string(redis_url)},
+        # feast_env: one store definition for a single Redis and a Redis Cluster (bench.cluster)
+        online_store={
+            "type": "redis",
+            "redis_type": env["FEAST_REDIS_TYPE"],
+            "connection_string": env["FEAST_REDIS_CONNECTION"],
+        },
         offline_store={"type": "duckdb"},
         entity_key_serialization_version=3,
         materialization={"online_write_batch_size": 10_000},  # as feature_repo/ sets it

@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -199,21 +199,11 @@ def _feast_cluster_string(redis_url: str) -> str:
     from recsys.redis_cluster import parse_cluster_url
 
     parsed = parse_cluster_url(redis_url)
-    parts = [f"{host}:{port}" for host, port in parsed.nodes]
-    if parsed.username:
-        parts.append(f"username={_feast_value(parsed.username)}")
-    if parsed.password:
-        parts.append(f"password={_feast_value(parsed.password)}")
-    if parsed.tls:
-        parts.append("ssl=true")
-    for name, value in parsed.options.items():
-        if name not in _FEAST_URL_OPTIONS:
-            raise ValueError(
-                f"REDIS_URL option {name!r} is not passed to Feast; supported: "
-                f"{', '.join(sorted(_FEAST_URL_OPTIONS))}; remove it from REDIS_URL"
-            )
-        parts.append(f"{name}={_feast_value(value)}")
-    return ",".join(parts)
+    nodes = [f"{host}:{port}" for host, port in parsed.nodes]
+    options = _feast_options(
+        parsed.username, parsed.password, tls=parsed.tls, options=parsed.options.items()
+    )
+    return ",".join([*nodes, *options])
 
 
 def feast_connection_string(redis_url: str) -> str:
@@ -236,21 +226,38 @@ def feast_connection_string(redis_url: str) -> str:
     db = (parsed.path or "/0").lstrip("/") or "0"
     if not db.isdigit():
         raise ValueError(f"REDIS_URL database {db!r}: expected a number such as /0; fix REDIS_URL")
-    parts = [f"{host}:{port}", f"db={int(db)}"]
-    if parsed.username:
-        parts.append(f"username={_feast_value(unquote(parsed.username))}")
-    if parsed.password:
-        parts.append(f"password={_feast_value(unquote(parsed.password))}")
-    if parsed.scheme == "rediss":
+    options = _feast_options(
+        unquote(parsed.username) if parsed.username else None,
+        unquote(parsed.password) if parsed.password else None,
+        tls=parsed.scheme == "rediss",
+        options=parse_qsl(parsed.query),
+    )
+    return ",".join([f"{host}:{port}", f"db={int(db)}", *options])
+
+
+def _feast_options(
+    username: str | None,
+    password: str | None,
+    *,
+    tls: bool,
+    options: Iterable[tuple[str, str]],
+) -> list[str]:
+    """Feast's `key=value` items after the address(es), shared by single-node and cluster."""
+    parts = []
+    if username:
+        parts.append(f"username={_feast_value(username)}")
+    if password:
+        parts.append(f"password={_feast_value(password)}")
+    if tls:
         parts.append("ssl=true")
-    for name, value in parse_qsl(parsed.query):
+    for name, value in options:
         if name not in _FEAST_URL_OPTIONS:
             raise ValueError(
                 f"REDIS_URL option {name!r} is not passed to Feast; supported: "
                 f"{', '.join(sorted(_FEAST_URL_OPTIONS))}; remove it from REDIS_URL"
             )
         parts.append(f"{name}={_feast_value(value)}")
-    return ",".join(parts)
+    return parts
 
 
 def _feast_value(value: str) -> str:
