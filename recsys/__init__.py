@@ -7,8 +7,10 @@ the dbt and Feast glue (`pipeline`), the model registry and the Redis runtime.
 
 import gc
 import importlib
+import os
 import warnings
 from types import ModuleType
+from typing import Any
 
 
 def silence_feast_warnings() -> None:
@@ -23,6 +25,31 @@ def silence_feast_warnings() -> None:
 
 
 silence_feast_warnings()
+
+
+def skip_feast_runtime_typechecks() -> None:
+    """Import Feast without typeguard's `@typechecked` instrumentation of its classes.
+
+    For every method of a decorated class, typeguard 4 reads, parses and compiles the whole
+    module source again, at import time: about 3.7 s of CPU per process that imports Feast
+    (5.3 s -> 1.6 s user for `import feast` on these machines), paid by every `recsys` command
+    and every server worker. The checks only validate the arguments of Feast's own
+    constructors; our definitions in feature_repo/ are checked by mypy and by the tests, and
+    the `feast` CLI, a separate entry point, keeps them. RECSYS_FEAST_TYPECHECK=1 restores
+    them. Has no effect if Feast was imported before this package.
+    """
+    if os.environ.get("RECSYS_FEAST_TYPECHECK", "") in ("1", "true", "yes"):
+        return
+    import typeguard
+
+    def unchecked(target: Any = None, **_options: Any) -> Any:
+        # both `@typechecked` and `@typechecked(...)`
+        return (lambda inner: inner) if target is None else target
+
+    typeguard.typechecked = unchecked
+
+
+skip_feast_runtime_typechecks()
 
 
 def import_with_gc_paused(name: str) -> ModuleType:
