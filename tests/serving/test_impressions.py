@@ -7,6 +7,7 @@ this module's requests and can be counted exactly.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import uuid
@@ -29,6 +30,7 @@ from recsys.monitoring.impressions import (
     read_impressions,
 )
 from recsys.redis_runtime import start_redis
+from serving.impression_writer import NICENESS
 from serving.impressions import ImpressionLog
 from tests.serving.conftest import LiveServer, start_server, world_settings
 from tests.serving.copies import copy_world, materialize_into
@@ -329,3 +331,31 @@ def test_shown_items_are_recorded_for_the_session_with_a_ttl(serve, world: World
         rolling = client.get("/recommendations/u-rolling", params={"k": 2}).json()
     _wait_for_keys(store, [last_impression_key(session_key("u-rolling", None))])
     assert rolling["session_id"] is None
+
+
+def test_the_writer_process_runs_at_a_lower_priority_than_the_server(serve) -> None:
+    """Background encoding yields the CPU to requests on a busy host."""
+    serve()
+    wanted = min(19, os.nice(0) + NICENESS)
+    deadline = time.monotonic() + 60  # the writer renices itself once it has started up
+    while True:
+        writers = _writer_niceness()
+        if (writers and all(n == wanted for n in writers)) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert writers and all(n == wanted for n in writers), (writers, wanted)
+
+
+def _writer_niceness() -> list[int]:
+    """Niceness of this process's impression writer children."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            cmdline = (status.parent / "cmdline").read_bytes()
+            fields = status.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # the fields after the command name: state ppid ... nice is the 17th of them
+        if b"serving.impression_writer" in cmdline and int(fields[1]) == os.getpid():
+            found.append(int(fields[16]))
+    return found
