@@ -261,20 +261,30 @@ def build_examples(
         progress(len(queries) % 1000)
 
     items = _ItemRows(fetch, generated, days, catalog, layout)
-    blocks, labels, groups, cand_items, kept = [], [], [], [], []
-    for q, cands in enumerate(generated):
-        hit = cands.items == queries.target[q]
-        if drop_missing_targets and not hit.any():
-            continue
-        blocks.append(
-            features(layout, catalog, cands, moments[q], item_rows=items.rows(q, cands.items))
+    kept = [
+        q
+        for q, cands in enumerate(generated)
+        if not drop_missing_targets or (cands.items == queries.target[q]).any()
+    ]
+    groups = [len(generated[q]) for q in kept]
+    offsets = np.concatenate([[0], np.cumsum(groups, dtype=np.int64)]).astype(np.int64)
+    # One matrix written in place, query by query: no per-query blocks to concatenate (the
+    # training window is about 3M rows x 71 columns, close to a gigabyte).
+    X = np.empty((int(offsets[-1]), len(layout.names)), np.float32)
+    label = np.zeros(len(X), np.int8)
+    for n, q in enumerate(kept):
+        cands = generated[q]
+        lo, hi = int(offsets[n]), int(offsets[n + 1])
+        features(
+            layout,
+            catalog,
+            cands,
+            moments[q],
+            item_rows=items.rows(q, cands.items),
+            out=X[lo:hi],
         )
-        labels.append(np.where(hit, queries.grade[q], 0).astype(np.int8))
-        groups.append(len(cands))
-        cand_items.append(cands.items)
-        kept.append(q)
+        label[lo:hi][cands.items == queries.target[q]] = queries.grade[q]
     kept_idx = np.asarray(kept, np.int64)
-    width = len(layout.names)
     meta = pd.DataFrame(
         {
             "session": queries.session[kept_idx],
@@ -291,10 +301,12 @@ def build_examples(
     return ExampleSet(
         window=window,
         feature_names=layout.names,
-        X=np.concatenate(blocks) if blocks else np.zeros((0, width), np.float32),
-        label=np.concatenate(labels) if labels else np.zeros(0, np.int8),
+        X=X,
+        label=label,
         group=np.asarray(groups, np.int32),
-        candidates=np.concatenate(cand_items) if cand_items else np.zeros(0, np.int32),
+        candidates=(
+            np.concatenate([generated[q].items for q in kept]) if kept else np.zeros(0, np.int32)
+        ),
         queries=meta,
     )
 

@@ -92,6 +92,7 @@ def features(
     *,
     item_rows: np.ndarray | None = None,
     session_row: np.ndarray | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """The float32 feature matrix of the candidates, in layout order.
 
@@ -103,6 +104,7 @@ def features(
         item_rows: Item batch features of the candidates; default the catalog's (what Redis
             holds); training passes the point-in-time rows Feast returned.
         session_row: session_features(moment.session), when the caller already has it.
+        out: Write the matrix there (see `vectors.assemble`) instead of a new array.
     """
     return assemble(
         layout,
@@ -114,6 +116,7 @@ def features(
         session_row=session_features(moment.session) if session_row is None else session_row,
         now_s=moment.now_s,
         user_avg_price=moment.user_avg_price,
+        out=out,
     )
 
 

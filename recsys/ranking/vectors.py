@@ -139,6 +139,7 @@ def assemble(
     session_row: np.ndarray,
     now_s: float,
     user_avg_price: float = float("nan"),
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Return the float32 feature matrix [candidates, len(layout.names)].
 
@@ -152,12 +153,19 @@ def assemble(
         session_row: session_features(session).
         now_s: Reference time (epoch seconds) for every `*_days_ago` column.
         user_avg_price: The user's average price level (nan when unknown).
+        out: Where to write the matrix (a C-contiguous float32 block of that shape, e.g. rows
+            of a training set's matrix); default a new array.
     """
     n_item, n_user = len(layout.item_features), len(layout.user_features)
-    X = np.empty(
-        (len(candidates), n_item + n_user + len(SESSION_FEATURES) + len(CROSS_FEATURES)),
-        np.float32,
-    )
+    shape = (len(candidates), n_item + n_user + len(SESSION_FEATURES) + len(CROSS_FEATURES))
+    if out is None:
+        X = np.empty(shape, np.float32)
+    elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(
+            f"assemble: out is {out.dtype}{out.shape}, expected a C-contiguous float32{shape}"
+        )
+    else:
+        X = out
     _fill_batch_columns(
         X,
         np.ascontiguousarray(item_rows, np.float32),
