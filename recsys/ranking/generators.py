@@ -439,8 +439,17 @@ def generate_pool(
     _fuse_scored(slot, pool, size, members[:found], embed_acc, fused, k)
     seen[:] = False
     size, found = _add_weighted(
-        r_ptr, r_idx, r_sc, last, np.ones(len(last), np.float32), slot, pool, size, rules_acc,
-        seen, members,
+        r_ptr,
+        r_idx,
+        r_sc,
+        last,
+        np.ones(len(last), np.float32),
+        slot,
+        pool,
+        size,
+        rules_acc,
+        seen,
+        members,
     )
     _fuse_scored(slot, pool, size, members[:found], rules_acc, fused, k)
     size = _fuse_ranked(session_first, slot, pool, size, fused, k)
