@@ -145,7 +145,7 @@ bench-batch: setup ## Batch scoring users/s with 300 candidates each
 bench-train: setup ## recsys train on the demo world vs LightGBM's own fit, same runs
 	$(BIN)/python -m bench.train
 
-bench-candidates: setup ## Candidate generation p50/p99 with vs without the embedding generator
+bench-candidates: setup ## Candidate generation p50/p99 with vs without the SR-rule and embedding generators
 	$(BIN)/python -m bench.candidates
 
 bench-serve: setup wrk ## Load test the API next to `feast serve` in the same run

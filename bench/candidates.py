@@ -1,11 +1,12 @@
-"""`make bench-candidates`: candidate generation per request with and without the embedding
-generator, in one run, on the same queries; and what the embedding adds to recall@300.
+"""`make bench-candidates`: candidate generation per request with and without the SR-rule and
+embedding generators, in one run, on the same queries; and what each adds to recall@300.
 
 Builds a generated world (ingest + dbt build; no Redis, no training) in a data dir, loads the
 test snapshot's catalog, and answers every test-window session prefix (k >= 1, capped) with
-`recsys.ranking.candidates.generate`, the call the server makes: once with the catalog as
-built and once with its embedding neighbours removed, the two interleaved query by query so
-a load change on the shared host hits both alike. Reports wall p50/p99 per request and CPU
+`recsys.ranking.candidates.generate`, the call the server makes: with the catalog as built,
+with its sequential rules removed, and with both its rules and embedding neighbours removed
+(the pool before either generator), interleaved query by query so a load change on the shared
+host hits all alike. Reports wall p50/p99 per request and CPU
 time (user+sys of this process) per request.
 
 Usage: python -m bench.candidates [--events 150000] [--seed 7] [--queries 5000]
@@ -58,7 +59,7 @@ def build_world(folder: Path, *, events: int, seed: int) -> None:
 
 
 def measure(folder: Path, *, queries: int) -> list[dict[str, Any]]:
-    """Time both variants on the same test-window prefixes; one row per variant."""
+    """Time every variant on the same test-window prefixes; one row per variant."""
     from recsys.ranking.candidates import UserContext, generate
     from recsys.ranking.catalog import Csr
     from recsys.ranking.loading import load_catalog
@@ -67,7 +68,8 @@ def measure(folder: Path, *, queries: int) -> list[dict[str, Any]]:
     exports = folder / "exports"
     window = load_windows(exports)["test"]
     catalog = load_catalog(exports, snapshot="test", item_feature_names=[])
-    without = dataclasses.replace(catalog, embed=Csr.empty(catalog.size))
+    no_rules = dataclasses.replace(catalog, rules=Csr.empty(catalog.size))
+    neither = dataclasses.replace(no_rules, embed=Csr.empty(catalog.size))
     log = load_session_log(exports, window, catalog)
     prefixes = [
         (s, k)
@@ -79,11 +81,15 @@ def measure(folder: Path, *, queries: int) -> list[dict[str, Any]]:
     if len(prefixes) > queries:
         prefixes = [prefixes[i] for i in np.sort(rng.choice(len(prefixes), queries, False))]
     user = UserContext.unknown(0)
-    variants = {"with embedding": catalog, "without embedding": without}
+    variants = {
+        "all generators": catalog,
+        "without SR rules": no_rules,
+        "without SR rules or embedding": neither,
+    }
     wall: dict[str, list[float]] = {name: [] for name in variants}
     cpu = dict.fromkeys(variants, 0.0)
     hits = dict.fromkeys(variants, 0)
-    for cat in variants.values():  # compile and warm both before timing
+    for cat in variants.values():  # compile and warm each before timing
         generate(cat, log.prefix(*prefixes[0]), user)
     for s, k in prefixes:
         session = log.prefix(s, k)
@@ -106,7 +112,8 @@ def measure(folder: Path, *, queries: int) -> list[dict[str, Any]]:
                 "p99_ms": round(float(np.percentile(ms, 99)), 3),
                 "cpu_ms_per_request": round(cpu[name] * 1000 / len(prefixes), 3),
                 "recall@300": round(hits[name] / len(prefixes), 4),
-                "embedding_links": len(catalog.embed.indices) if name == "with embedding" else 0,
+                "rule_links": len(variants[name].rules.indices),
+                "embedding_links": len(variants[name].embed.indices),
                 "items": catalog.size,
             }
         )
@@ -115,7 +122,7 @@ def measure(folder: Path, *, queries: int) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    """Build (or reuse) the world, measure both variants and record them."""
+    """Build (or reuse) the world, measure every variant and record them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=150_000)
     parser.add_argument("--seed", type=int, default=7)
@@ -128,7 +135,8 @@ def main() -> None:
     rows = measure(args.world, queries=args.queries)
     record(
         "candidates",
-        title="Candidate generation per request, with and without the embedding generator",
+        title="Candidate generation per request, with and without the SR-rule and embedding "
+        "generators",
         command=COMMAND,
         columns=[
             "generators",
@@ -137,13 +145,14 @@ def main() -> None:
             "p99_ms",
             "cpu_ms_per_request",
             "recall@300",
+            "rule_links",
             "embedding_links",
             "items",
         ],
         rows=rows,
         notes=(
             f"{args.events:,} generated events (seed {args.seed}), test snapshot, k>=1 prefixes "
-            "of test sessions, anonymous user; the two variants interleaved query by query. "
+            "of test sessions, anonymous user; the variants interleaved query by query. "
             "recall@300: the next item is among the candidates."
         ),
     )

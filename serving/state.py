@@ -85,6 +85,7 @@ class ServingState:
                     "item_features",
                     "item_neighbors",
                     "item_embeddings",
+                    "item_rules",
                     "item_popularity",
                     "session_items",
                     "dim_items",

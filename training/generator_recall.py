@@ -26,6 +26,7 @@ from recsys.ranking.candidates import (
     UserContext,
     build_context,
     neighbour_scores,
+    rule_scores,
     sknn_scores,
 )
 from recsys.ranking.catalog import Catalog
@@ -51,6 +52,7 @@ def generator_lists(catalog: Catalog, session: SessionArrays, n: int) -> dict[st
         "sequential": _ranked(*neighbour_scores(catalog, catalog.seq, context), n),
         "session-knn": _ranked(*sknn_scores(catalog, context, _CONFIG), n),
         "embedding": _ranked(*neighbour_scores(catalog, catalog.embed, context), n),
+        "sequential rules": _ranked(*rule_scores(catalog, context), n),
         "session items": context.items[:n] if not context.from_user_history else context.items[:0],
         "trending": catalog.trending[: _CONFIG.trending_items],
         "popular": catalog.popular[: _CONFIG.popular_items],

@@ -37,6 +37,7 @@ MARTS: Final = (
     "item_popularity",
     "item_neighbors",
     "item_embeddings",
+    "item_rules",
     "session_items",
     "session_state",
 )

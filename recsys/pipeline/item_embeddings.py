@@ -74,30 +74,9 @@ def item_embeddings(
     for name, value in (("embed_dims", dims), ("embed_top_k", top_k), ("embed_window", window)):
         if value < 1:
             raise ValueError(f"var {name}: expected a whole number >= 1, found {value}")
-    snapshot = snapshots.order("snapshot_index").select(
-        "snapshot_name, epoch_us(snapshot_at) as at_us"
+    snapshot_rows, names, n_keys, session, item_key, at_us = session_events(
+        con, events=events, items=items, snapshots=snapshots
     )
-    snapshot_rows = snapshot.fetchall()
-    keyed = items.order("item_key").select("item_key, item_id").to_arrow_table()
-    keys = keyed["item_key"].to_numpy()
-    if not np.array_equal(keys, np.arange(1, len(keys) + 1)):
-        raise ValueError("int_items_keyed: expected item_key 1..n with no gaps")
-    names = keyed["item_id"].combine_chunks()
-    con.register("_embed_events", events)
-    con.register("_embed_items", items)
-    try:
-        table = con.sql(
-            "select dense_rank() over (order by e.session_id) as session,"
-            " k.item_key, epoch_us(e.event_timestamp) as at_us"
-            " from _embed_events e join _embed_items k using (item_id)"
-            " order by e.session_id, e.session_position"
-        ).to_arrow_table()
-    finally:
-        con.unregister("_embed_events")
-        con.unregister("_embed_items")
-    session = np.ascontiguousarray(table["session"].to_numpy(), np.int64)
-    item_key = np.ascontiguousarray(table["item_key"].to_numpy(), np.int64)
-    at_us = np.ascontiguousarray(table["at_us"].to_numpy(), np.int64)
     parts = []
     # One BLAS thread: the products here are small (items x 74), and OpenBLAS's threads
     # spin-waiting for each other cost 20-30x the CPU time on a busy 2-core host (8 s vs
@@ -108,15 +87,56 @@ def item_embeddings(
             neighbours = nearest_neighbours(
                 session[before],
                 item_key[before],
-                len(keys) + 1,
+                n_keys,
                 dims=dims,
                 top_k=top_k,
                 window=window,
             )
-            parts.append(_snapshot_rows(names, snapshot_name, int(cutoff), *neighbours))
+            parts.append(
+                snapshot_rows_table(names, "embed", snapshot_name, int(cutoff), *neighbours)
+            )
     if not parts:
-        return _snapshot_rows(names, "", 0, *_no_lists())
+        return snapshot_rows_table(names, "embed", "", 0, *no_lists())
     return pa.concat_tables(parts)
+
+
+def session_events(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    events: duckdb.DuckDBPyRelation,
+    items: duckdb.DuckDBPyRelation,
+    snapshots: duckdb.DuckDBPyRelation,
+) -> tuple[list[tuple[str, int]], pa.Array, int, np.ndarray, np.ndarray, np.ndarray]:
+    """The events as arrays in (session, position) order, for the per-snapshot list models.
+
+    Returns (snapshots as (name, snapshot_at in epoch us) in snapshot order, item ids by key
+    - 1, number of keys + 1, dense session number, item key, event time in epoch us).
+    """
+    snapshot = snapshots.order("snapshot_index").select(
+        "snapshot_name, epoch_us(snapshot_at) as at_us"
+    )
+    snapshot_rows = [(str(name), int(at)) for name, at in snapshot.fetchall()]
+    keyed = items.order("item_key").select("item_key, item_id").to_arrow_table()
+    keys = keyed["item_key"].to_numpy()
+    if not np.array_equal(keys, np.arange(1, len(keys) + 1)):
+        raise ValueError("int_items_keyed: expected item_key 1..n with no gaps")
+    names = keyed["item_id"].combine_chunks()
+    con.register("_list_events", events)
+    con.register("_list_items", items)
+    try:
+        table = con.sql(
+            "select dense_rank() over (order by e.session_id) as session,"
+            " k.item_key, epoch_us(e.event_timestamp) as at_us"
+            " from _list_events e join _list_items k using (item_id)"
+            " order by e.session_id, e.session_position"
+        ).to_arrow_table()
+    finally:
+        con.unregister("_list_events")
+        con.unregister("_list_items")
+    session = np.ascontiguousarray(table["session"].to_numpy(), np.int64)
+    item_key = np.ascontiguousarray(table["item_key"].to_numpy(), np.int64)
+    at_us = np.ascontiguousarray(table["at_us"].to_numpy(), np.int64)
+    return snapshot_rows, names, len(keys) + 1, session, item_key, at_us
 
 
 def nearest_neighbours(
@@ -129,7 +149,7 @@ def nearest_neighbours(
     """
     present = np.unique(item)  # ascending key = item_id order
     if len(present) < 2:
-        return _no_lists()
+        return no_lists()
     compact = np.searchsorted(present, item).astype(np.int32)
     rows, cols = window_pairs(session, compact, window)
     size = len(present)
@@ -293,7 +313,7 @@ def _rank_rows(
     return owners[:kept_rows], lengths[:kept_rows], neighbours[:written], scores[:written]
 
 
-def _no_lists() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def no_lists() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return (
         np.zeros(0, np.int64),
         np.zeros(1, np.int64),
@@ -302,8 +322,9 @@ def _no_lists() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
-def _snapshot_rows(
+def snapshot_rows_table(
     names: pa.Array,
+    prefix: str,
     name: str,
     at_us: int,
     owners: np.ndarray,
@@ -311,7 +332,8 @@ def _snapshot_rows(
     neighbours: np.ndarray,
     scores: np.ndarray,
 ) -> pa.Table:
-    """One snapshot's rows; owners and neighbours are item keys (1..n)."""
+    """One snapshot's rows; owners and neighbours are item keys (1..n); lists are named
+    `{prefix}_item_ids` and `{prefix}_scores`."""
     list_offsets = pa.array(offsets.astype(np.int32))
     return pa.table(
         {
@@ -320,9 +342,11 @@ def _snapshot_rows(
             "event_timestamp": pa.array(np.full(len(owners), at_us, np.int64)).cast(
                 pa.timestamp("us", tz="UTC")
             ),
-            "embed_item_ids": pa.ListArray.from_arrays(
+            f"{prefix}_item_ids": pa.ListArray.from_arrays(
                 list_offsets, names.take(pa.array(neighbours - 1))
             ),
-            "embed_scores": pa.ListArray.from_arrays(list_offsets, pa.array(scores, pa.float64())),
+            f"{prefix}_scores": pa.ListArray.from_arrays(
+                list_offsets, pa.array(scores, pa.float64())
+            ),
         }
     )

@@ -2,7 +2,8 @@
 
 A union of generators, each cheap and each good at a different kind of next item:
 the session's own items (repeats are common in click logs), co-visitation, sequential and
-embedding neighbours of the recent context (weighted by recency), session-kNN (items of similar past
+embedding neighbours of the recent context (weighted by recency), the sequential rules (SR)
+of the most recent item, session-kNN (items of similar past
 sessions), popular items in the context's and the user's categories, the user's own history,
 and globally popular / trending items so that a cold user with an empty session still gets
 an answer. The pool is cut to `n` by reciprocal-rank fusion of the generators' own scores.
@@ -83,6 +84,8 @@ class Candidates:
     sknn: np.ndarray
     embed_sum: np.ndarray  # embedding similarity to the context, recency-weighted sum
     embed_last_rank: np.ndarray  # rank among the last context item's embedding neighbours
+    sr_score: np.ndarray  # sequential-rule (SR) weight last context item -> candidate, 0 if none
+    sr_rank: np.ndarray  # rank among the last context item's rules (nan if not among them)
     context: Context
 
     def __len__(self) -> int:
@@ -138,7 +141,8 @@ def generate(
 
     The generators, in fusion order: co-visitation and sequential neighbours of the context
     (scores summed over the context items, weighted by recency), session-kNN, nearest
-    neighbours in the item embedding (cosine similarities summed the same way), the session's
+    neighbours in the item embedding (cosine similarities summed the same way), the
+    sequential rules (SR) of the most recent context item, heaviest first, the session's
     own items (most recent first), the user's history, popular items of up to three context
     categories and the user's top two, trending, popular. Each ranks its items (ties: smaller
     item index); an item scores sum(1 / (rrf_k + rank)) over the generators that found it,
@@ -170,6 +174,7 @@ def generate(
         (catalog.covis.indptr, catalog.covis.indices, catalog.covis.scores),
         (catalog.seq.indptr, catalog.seq.indices, catalog.seq.scores),
         (catalog.embed.indptr, catalog.embed.indices, catalog.embed.scores),
+        (catalog.rules.indptr, catalog.rules.indices, catalog.rules.scores),
         (
             index.item_sessions.indptr,
             index.item_sessions.indices,
@@ -213,6 +218,8 @@ def generate(
         sknn,
         embed_sum,
         embed_last_rank,
+        sr_score,
+        sr_rank,
     ) = out
     return Candidates(
         items,
@@ -226,6 +233,8 @@ def generate(
         sknn,
         embed_sum,
         embed_last_rank,
+        sr_score,
+        sr_rank,
         context,
     )
 
@@ -240,6 +249,19 @@ def neighbour_scores(
         adjacency.scores,
         context.items,
         context.weights,
+        catalog.item_slot,
+    )
+
+
+def rule_scores(catalog: Catalog, context: Context) -> tuple[np.ndarray, np.ndarray]:
+    """Return (items ascending, scores): the SR rules of the most recent context item."""
+    last = context.items[:1]
+    return generators.neighbour_scores(
+        catalog.rules.indptr,
+        catalog.rules.indices,
+        catalog.rules.scores,
+        last,
+        np.ones(len(last), np.float32),
         catalog.item_slot,
     )
 

@@ -1,7 +1,8 @@
 """The item-side state a recommendation needs, held in memory as flat numpy arrays.
 
 Everything here changes only when a new build or materialization lands (item attributes,
-co-visitation, sequential and embedding neighbours, popularity, the historical sessions session-kNN
+co-visitation, sequential, SR-rule and embedding neighbours, popularity, the historical sessions
+session-kNN
 searches), so the server keeps one `Catalog` in process and swaps it when a newer one lands;
 training builds one per time window from data strictly before the window starts. Per-request
 state (the user row, the session) is never in here.
@@ -65,6 +66,7 @@ class Catalog:
     covis: Csr
     seq: Csr
     embed: Csr  # nearest neighbours in the session embedding (item_embeddings), best first
+    rules: Csr  # sequential rules (SR, item_rules): following items, heaviest rule first
     sessions: SessionIndex
     popularity: np.ndarray  # float32 decayed popularity per item (0 = never seen before as_of)
     recent_events: np.ndarray  # float32 events in the last day before as_of
@@ -132,8 +134,8 @@ class Catalog:
         return (
             f"catalog as of {self.as_of.isoformat()}: {self.size:,} items "
             f"({int(self.known.sum()):,} recommendable), {len(self.category_names)} categories, "
-            f"{len(self.covis.indices):,} co-visitation, {len(self.seq.indices):,} sequential and "
-            f"{len(self.embed.indices):,} embedding links, "
+            f"{len(self.covis.indices):,} co-visitation, {len(self.seq.indices):,} sequential, "
+            f"{len(self.rules.indices):,} SR-rule and {len(self.embed.indices):,} embedding links, "
             f"{self.sessions.sessions:,} historical sessions"
         )
 
@@ -148,6 +150,7 @@ def build_catalog(
     item_features: pa.Table,
     item_feature_names: list[str],
     embeddings: pa.Table | None = None,
+    rules: pa.Table | None = None,
     max_sessions_per_item: int = 300,
     popular_size: int = 200,
     category_popular_size: int = 50,
@@ -166,6 +169,8 @@ def build_catalog(
         item_feature_names: numeric item feature columns, in the order the ranker reads them.
         embeddings: item_embeddings rows of one snapshot (item_id, embed_item_ids,
             embed_scores); None: no embedding neighbours (that generator finds nothing).
+        rules: item_rules rows of one snapshot (item_id, rule_item_ids, rule_scores); None:
+            no sequential rules (the SR generator finds nothing).
         max_sessions_per_item: session-kNN looks at most this many recent sessions per item.
         popular_size: length of the global popularity list.
         category_popular_size: length of each per-category popularity list.
@@ -188,6 +193,11 @@ def build_catalog(
         Csr.empty(size)
         if embeddings is None
         else _neighbor_csr(embeddings, index, "embed_item_ids", "embed_scores")
+    )
+    rule_csr = (
+        Csr.empty(size)
+        if rules is None
+        else _neighbor_csr(rules, index, "rule_item_ids", "rule_scores")
     )
 
     pop_rows = index.get_indexer(popularity.column("item_id").to_numpy(zero_copy_only=False))
@@ -235,6 +245,7 @@ def build_catalog(
             else np.full(size, None, object)
         ),
         embed=embed,
+        rules=rule_csr,
     ).with_indexes()
 
 

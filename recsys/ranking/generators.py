@@ -1,4 +1,4 @@
-"""The compiled inner loops of candidate generation: neighbours, session-kNN and fusion.
+"""The compiled inner loops of candidate generation: neighbours, rules, session-kNN and fusion.
 
 Why compiled (numba): a request walks a few thousand neighbour links and past sessions. As
 numpy calls on small arrays, the calls' own overhead would be most of the cost (about 0.6 ms
@@ -353,6 +353,7 @@ def generate_pool(
     covis: tuple[np.ndarray, np.ndarray, np.ndarray],
     seq: tuple[np.ndarray, np.ndarray, np.ndarray],
     embed: tuple[np.ndarray, np.ndarray, np.ndarray],
+    rules: tuple[np.ndarray, np.ndarray, np.ndarray],
     sessions: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     category_lists: tuple[np.ndarray, np.ndarray],
     lists: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
@@ -363,7 +364,8 @@ def generate_pool(
 ) -> tuple[np.ndarray, ...]:
     """Fuse every generator's list and cut to `n`; candidates.generate gives the meaning.
 
-    Tuples group the arrays: covis, seq and embed = (indptr, indices, scores); sessions = (item ->
+    Tuples group the arrays: covis, seq, embed and rules = (indptr, indices, scores); the
+    rules (SR) are read for the most recent context item only; sessions = (item ->
     session indptr, sessions, session -> item indptr, items, scores of 1, session sizes);
     category_lists = (indptr, items) by category code; lists = (the session's items most
     recent first, the user's history, trending, popular); filters = (exclude, include,
@@ -372,11 +374,14 @@ def generate_pool(
     slot = the catalog's item slot map.
 
     Returns (items, prescore, covis_sum, covis_last, covis_last_rank, seq_sum, seq_last,
-    seq_last_rank, sknn, embed_sum, embed_last_rank), best prescore first, ties by item.
+    seq_last_rank, sknn, embed_sum, embed_last_rank, sr_score, sr_rank), best prescore
+    first, ties by item.
     """
     c_ptr, c_idx, c_sc = covis
     s_ptr, s_idx, s_sc = seq
     e_ptr, e_idx, e_sc = embed
+    r_ptr, r_idx, r_sc = rules
+    last = context[:1]  # SR answers from the most recent item alone
     is_ptr, is_idx, si_ptr, si_idx, si_ones, session_sizes = sessions
     cat_ptr, cat_items = category_lists
     session_first, history, trending, popular = lists
@@ -393,6 +398,7 @@ def generate_pool(
         _row_total(c_ptr, context)
         + _row_total(s_ptr, context)
         + _row_total(e_ptr, context)
+        + _row_total(r_ptr, last)
         + _row_total(si_ptr, voters)
         + len(session_first)
         + len(history)
@@ -406,6 +412,7 @@ def generate_pool(
     seq_acc = np.zeros(cap, np.float64)
     sknn_acc = np.zeros(cap, np.float64)
     embed_acc = np.zeros(cap, np.float64)
+    rules_acc = np.zeros(cap, np.float64)
     fused = np.zeros(cap, np.float64)
     members = np.empty(cap, np.int64)
     k = np.float32(rrf_k)
@@ -430,6 +437,21 @@ def generate_pool(
         e_ptr, e_idx, e_sc, context, weights, slot, pool, size, embed_acc, seen, members
     )
     _fuse_scored(slot, pool, size, members[:found], embed_acc, fused, k)
+    seen[:] = False
+    size, found = _add_weighted(
+        r_ptr,
+        r_idx,
+        r_sc,
+        last,
+        np.ones(len(last), np.float32),
+        slot,
+        pool,
+        size,
+        rules_acc,
+        seen,
+        members,
+    )
+    _fuse_scored(slot, pool, size, members[:found], rules_acc, fused, k)
     size = _fuse_ranked(session_first, slot, pool, size, fused, k)
     size = _fuse_ranked(history, slot, pool, size, fused, k)
     for code in wanted:
@@ -496,10 +518,13 @@ def generate_pool(
     seq_last_rank = np.full(kept, np.nan, np.float32)
     embed_last = np.zeros(kept, np.float32)
     embed_last_rank = np.full(kept, np.nan, np.float32)
+    sr_score = np.zeros(kept, np.float32)
+    sr_rank = np.full(kept, np.nan, np.float32)
     if len(context):
         _row_lookup(c_ptr, c_idx, c_sc, context[0], slot, pool, final, covis_last, covis_last_rank)
         _row_lookup(s_ptr, s_idx, s_sc, context[0], slot, pool, final, seq_last, seq_last_rank)
         _row_lookup(e_ptr, e_idx, e_sc, context[0], slot, pool, final, embed_last, embed_last_rank)
+        _row_lookup(r_ptr, r_idx, r_sc, context[0], slot, pool, final, sr_score, sr_rank)
     _release(slot, pool, size)
     return (
         out_items,
@@ -513,4 +538,6 @@ def generate_pool(
         sknn,
         embed_sum,
         embed_last_rank,
+        sr_score,
+        sr_rank,
     )

@@ -23,6 +23,7 @@ CATALOG_EXPORTS = (
     "dim_items",
     "item_neighbors",
     "item_embeddings",
+    "item_rules",
     "item_popularity",
     "session_items",
     "item_features",
@@ -87,6 +88,7 @@ def load_catalog(
             "dim_items",
             "item_neighbors",
             "item_embeddings",
+            "item_rules",
             "item_popularity",
             "session_items",
             "item_features",
@@ -112,6 +114,12 @@ def load_catalog(
             con,
             "select item_id, embed_item_ids, embed_scores "
             f"from read_parquet('{paths['item_embeddings']}') where snapshot_name = ?",
+            [snapshot],
+        )
+        rules = _arrow(
+            con,
+            "select item_id, rule_item_ids, rule_scores "
+            f"from read_parquet('{paths['item_rules']}') where snapshot_name = ?",
             [snapshot],
         )
         popularity = _arrow(
@@ -142,6 +150,7 @@ def load_catalog(
         item_features=features,
         item_feature_names=item_feature_names,
         embeddings=embeddings,
+        rules=rules,
     )
 
 

@@ -46,6 +46,8 @@ CROSS_FEATURES = {
     "sknn_norm": "sknn over the best candidate's",
     "embed_sum": "embedding (session PPMI-SVD) similarity to the context, recency-weighted sum",
     "embed_last_rank": "rank among the most recent item's embedding neighbours",
+    "sr_score": "sequential-rule (SR, 1 / gap) weight from the most recent context item",
+    "sr_rank": "rank among the most recent item's sequential rules",
     "popularity": "time-decayed popularity",
     "popularity_norm": "popularity over the most popular item's",
     "events_last_day": "events on the candidate in the last day",
@@ -229,6 +231,7 @@ def _cross(
         (cands.covis_sum, cands.covis_last, cands.covis_last_rank),
         (cands.seq_sum, cands.seq_last, cands.seq_last_rank, cands.sknn),
         (cands.embed_sum, cands.embed_last_rank),
+        (cands.sr_score, cands.sr_rank),
         cands.context.items,
         (session.items[known], session.types[known].astype(np.int8)),
         (catalog.popularity, catalog.recent_events, catalog.price, catalog.category_codes),
@@ -249,6 +252,7 @@ def _fill_cross(
     covis: tuple[np.ndarray, np.ndarray, np.ndarray],
     seq: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     embed: tuple[np.ndarray, np.ndarray],
+    rules: tuple[np.ndarray, np.ndarray],
     context: np.ndarray,
     session: tuple[np.ndarray, np.ndarray],
     catalog: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
@@ -263,6 +267,7 @@ def _fill_cross(
     covis_sum, covis_last, covis_last_rank = covis
     seq_sum, seq_last, seq_last_rank, sknn = seq
     embed_sum, embed_last_rank = embed
+    sr_score, sr_rank = rules
     session_items, session_types = session
     popularity, recent_events, price, category_codes = catalog
     user_categories, user_shares, user_recent = user
@@ -333,6 +338,8 @@ def _fill_cross(
         row[CROSS.sknn_norm] = sknn[i] / tops[2] if tops[2] > 0 else np.float32(0.0)
         row[CROSS.embed_sum] = embed_sum[i]
         row[CROSS.embed_last_rank] = embed_last_rank[i]
+        row[CROSS.sr_score] = sr_score[i]
+        row[CROSS.sr_rank] = sr_rank[i]
         row[CROSS.popularity] = popularity[item]
         row[CROSS.popularity_norm] = (
             popularity[item] / np.float32(top_popularity) if top_popularity > 0 else np.float32(0.0)

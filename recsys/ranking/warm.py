@@ -102,4 +102,5 @@ def two_items() -> Catalog:
         ),
         item_feature_names=["views_7d", "first_seen_epoch_s"],
         embeddings=pa.table({"item_id": ["a"], "embed_item_ids": [["b"]], "embed_scores": [[0.5]]}),
+        rules=pa.table({"item_id": ["a"], "rule_item_ids": [["b"]], "rule_scores": [[1.0]]}),
     )

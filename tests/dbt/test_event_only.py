@@ -25,6 +25,7 @@ EXPORTS = (
     "item_popularity",
     "item_neighbors",
     "item_embeddings",
+    "item_rules",
     "session_items",
     "session_state",
 )
@@ -43,6 +44,10 @@ LIST_COLUMNS = {
     "item_embeddings": {
         "embed_item_ids": pa.list_(pa.string()),
         "embed_scores": pa.list_(pa.float64()),
+    },
+    "item_rules": {
+        "rule_item_ids": pa.list_(pa.string()),
+        "rule_scores": pa.list_(pa.float64()),
     },
     "session_state": {
         "item_ids": pa.list_(pa.string()),
@@ -102,6 +107,10 @@ def test_windows_and_snapshot_marts_fit_in_one_day(event_only_warehouse: Built) 
         )
     )
     assert set(embedded) == {"train", "valid", "test", "serving"}
+    ruled = dict(
+        event_only_warehouse.rows("select snapshot_name, count(*) from item_rules group by all")
+    )
+    assert set(ruled) == {"train", "valid", "test", "serving"}
     assert event_only_warehouse.rows("select count(*) from item_popularity") != [(0,)]
 
 

@@ -48,6 +48,12 @@ LEAKS = {
         "from item_embeddings e join item_embeddings s "
         "on s.item_id = e.item_id and s.snapshot_name = 'serving'",
     ),
+    "item_rules": (
+        "assert_item_rules_point_in_time",
+        "select r.* replace (s.rule_item_ids as rule_item_ids, s.rule_scores as rule_scores) "
+        "from item_rules r join item_rules s "
+        "on s.item_id = r.item_id and s.snapshot_name = 'serving'",
+    ),
 }
 
 

@@ -63,8 +63,10 @@ def test_ranker_beats_every_baseline_on_the_test_window(world: World) -> None:
         "sequential",
         "session-knn",
         "embedding",
+        "sequential rules",
         "vstan (not a generator)",
     } <= set(per_generator)
+    assert per_generator["sequential rules"]["recall@300"] > 0
     assert per_generator["vstan (not a generator)"]["pool+"] >= pool["recall@300"]
 
 

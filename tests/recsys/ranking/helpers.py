@@ -18,11 +18,13 @@ def tiny_catalog(
     *,
     sessions: list[list[str]] | None = None,
     embed: dict[str, list[tuple[str, float]]] | None = None,
+    rules: dict[str, list[tuple[str, float]]] | None = None,
 ) -> Catalog:
     """Items a..h in two categories (x: a-d, y: e-h) plus 'z' that nobody saw before AS_OF.
 
     Co-visitation: a<->b strong, a<->c weak; sequential: a->d. Popularity: h > g > f > ... .
-    Embedding neighbours: `embed` (item -> [(neighbour, similarity), ...]), none by default.
+    Embedding neighbours: `embed` (item -> [(neighbour, similarity), ...]), none by default;
+    sequential rules: `rules` (item -> [(follower, weight), ...]), none by default.
     """
     ids = ["a", "b", "c", "d", "e", "f", "g", "h", "z"]
     items = pa.table(
@@ -77,19 +79,25 @@ def tiny_catalog(
         session_items=session_items,
         item_features=item_features,
         item_feature_names=ITEM_FEATURES,
-        embeddings=pa.table(
-            {
-                "item_id": list(embed or {}),
-                "embed_item_ids": [[n for n, _ in v] for v in (embed or {}).values()],
-                "embed_scores": [[s for _, s in v] for v in (embed or {}).values()],
-            },
-            schema=pa.schema(
-                [
-                    ("item_id", pa.string()),
-                    ("embed_item_ids", pa.list_(pa.string())),
-                    ("embed_scores", pa.list_(pa.float64())),
-                ]
-            ),
+        embeddings=_lists_table(embed, "embed"),
+        rules=_lists_table(rules, "rule"),
+    )
+
+
+def _lists_table(lists: dict[str, list[tuple[str, float]]] | None, prefix: str) -> pa.Table:
+    """An item_embeddings / item_rules style table: item_id, <prefix>_item_ids, _scores."""
+    return pa.table(
+        {
+            "item_id": list(lists or {}),
+            f"{prefix}_item_ids": [[n for n, _ in v] for v in (lists or {}).values()],
+            f"{prefix}_scores": [[s for _, s in v] for v in (lists or {}).values()],
+        },
+        schema=pa.schema(
+            [
+                ("item_id", pa.string()),
+                (f"{prefix}_item_ids", pa.list_(pa.string())),
+                (f"{prefix}_scores", pa.list_(pa.float64())),
+            ]
         ),
     )
 

@@ -132,3 +132,21 @@ def test_embedding_neighbours_of_the_context_join_the_pool() -> None:
     without = generate(tiny_catalog(sessions=sessions), session, NO_USER, config=config)
     assert set(_ids(catalog, without)) == {"a", "b", "c", "d"}
     assert np.all(without.embed_sum == 0)
+
+
+def test_sequential_rules_of_the_last_item_join_the_pool() -> None:
+    # c's rules lead to g then f; a's to e. SR reads the most recent item (c) only, so e
+    # (reachable only from a's rules) stays out, and the popularity lists are off.
+    rules = {"c": [("g", 1.5), ("f", 0.5)], "a": [("e", 3.0)]}
+    sessions = [["d", "h"]]
+    catalog = tiny_catalog(sessions=sessions, rules=rules)
+    config = CandidateConfig(popular_items=0, trending_items=0, category_items=0)
+    session = session_of(catalog, ["a", "c"])  # c is the most recent
+    cands = generate(catalog, session, NO_USER, config=config)
+    ids = _ids(catalog, cands)
+    assert set(ids) == {"a", "b", "c", "d", "f", "g"}
+    f, g = ids.index("f"), ids.index("g")
+    assert cands.sr_score[g] == 1.5 and cands.sr_score[f] == 0.5
+    assert cands.sr_rank[g] == 1 and cands.sr_rank[f] == 2
+    assert np.isnan(cands.sr_rank[ids.index("b")]) and cands.sr_score[ids.index("b")] == 0
+    assert ids.index("g") < ids.index("f")  # the heavier rule fuses higher

@@ -1,0 +1,21 @@
+"""item_rules: each item's heaviest sequential rules (SR, gap-decayed) at every snapshot.
+
+A Python model: counting the pairs of a 10-position window and ranking each item's rules is a
+compiled pass, cheaper than a SQL self-join of that width. The kernel is
+recsys/pipeline/item_rules.py; the rules are in docs/contracts.md and the model's
+description in item_rules.yml.
+"""
+
+
+def model(dbt, session):
+    dbt.config(materialized="parquet_export")
+    from recsys.pipeline.item_rules import item_rules
+
+    return item_rules(
+        session,
+        events=dbt.ref("fct_events"),
+        items=dbt.ref("int_items_keyed"),
+        snapshots=dbt.ref("feature_snapshots"),
+        top_k=int(dbt.config.get("rules_top_k")),
+        window=int(dbt.config.get("rules_window")),
+    )
