@@ -22,7 +22,7 @@ sampled as (
 
     select *, {{ date_start('feature_date') }} as day_start
     from item_features
-    order by md5(item_id || '|' || cast(feature_date as varchar))
+    order by md5(item_id || '|' || cast(feature_date as {{ sql_type('varchar') }}))
     limit {{ sample_rows }}
 
 ),
@@ -63,8 +63,8 @@ counted as (
             / count(*) filter (where in_30d) as purchase_rate_30d,
         (count(*) filter (where in_7d) / 7.0) / (count(*) filter (where in_30d) / 30.0)
             as trend_7d,
-        epoch_us(min(event_timestamp)) / 1e6 as first_seen_epoch_s,
-        epoch_us(max(event_timestamp)) / 1e6 as last_event_epoch_s,
+        {{ ts_epoch_us('min(event_timestamp)') }} / 1e6 as first_seen_epoch_s,
+        {{ ts_epoch_us('max(event_timestamp)') }} / 1e6 as last_event_epoch_s,
         max(event_timestamp) as last_event_at
     from history
     group by item_id, feature_date

@@ -57,7 +57,9 @@ partners as (
         fct_events.session_position - anchors.session_position as offset_positions,
         {{ event_weight('fct_events.event_type') }}
             * {{ half_life_decay(
-                "(epoch_us(anchors.snapshot_at) - epoch_us(greatest(anchors.event_timestamp, fct_events.event_timestamp))) / 1e6",
+                "(" ~ ts_epoch_us('anchors.snapshot_at') ~ " - "
+                ~ ts_epoch_us('greatest(anchors.event_timestamp, fct_events.event_timestamp)')
+                ~ ") / 1e6",
                 half_life
             ) }} as decayed_weight
     from anchors
@@ -188,7 +190,7 @@ failures as (
 
     select
         item_id || ' @ ' || snapshot_name || ' ' || kind || ': neighbour ' || neighbor_item_id
-            || ' stored with ' || score || ', recomputed ' || coalesce(recomputed_score::varchar, 'nothing')
+            || ' stored with ' || score || ', recomputed ' || coalesce(recomputed_score::{{ sql_type('varchar') }}, 'nothing')
     from own_scores
     where not coalesce(
         abs(score - recomputed_score) <= {{ tolerance }} * greatest(1, abs(recomputed_score)),

@@ -49,7 +49,8 @@ recomputed as (
                 and fct_events.event_timestamp >= sampled.event_timestamp - interval 30 days
         ) as purchases_30d,
         sum({{ half_life_decay(
-            "(epoch_us(sampled.event_timestamp) - epoch_us(fct_events.event_timestamp)) / 1e6",
+            "(" ~ ts_epoch_us('sampled.event_timestamp') ~ " - "
+                ~ ts_epoch_us('fct_events.event_timestamp') ~ ") / 1e6",
             half_life
         ) }}) as decayed_score
     from sampled

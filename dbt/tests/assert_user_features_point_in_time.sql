@@ -26,7 +26,7 @@ sampled as (
 
     select *, {{ date_start('feature_date') }} as day_start
     from user_features
-    order by md5(user_id || '|' || cast(feature_date as varchar))
+    order by md5(user_id || '|' || cast(feature_date as {{ sql_type('varchar') }}))
     limit {{ sample_rows }}
 
 ),
@@ -67,8 +67,8 @@ counted as (
         count(distinct session_id) as sessions_total,
         count(distinct item_id) as distinct_items_total,
         count(distinct {{ utc_date('event_timestamp') }}) filter (where in_30d) as active_days_30d,
-        epoch_us(min(event_timestamp)) / 1e6 as first_event_epoch_s,
-        epoch_us(max(event_timestamp)) / 1e6 as last_event_epoch_s,
+        {{ ts_epoch_us('min(event_timestamp)') }} / 1e6 as first_event_epoch_s,
+        {{ ts_epoch_us('max(event_timestamp)') }} / 1e6 as last_event_epoch_s,
         count(*) filter (where in_30d and event_type = 'purchase')
             / count(*) filter (where in_30d) as conversion_rate_30d,
         count(*) filter (where in_30d and event_type = 'add_to_cart')
@@ -164,7 +164,7 @@ compared as (
             case when sampled.recent_item_ids is distinct from recent.recent_item_ids
                 then 'recent_item_ids' end,
             case when sampled.top_categories
-                    is distinct from coalesce(categories.top_categories, cast([] as varchar[]))
+                    is distinct from coalesce(categories.top_categories, cast([] as {{ sql_type('varchar[]') }}))
                 then 'top_categories' end,
             case when len(sampled.top_category_shares)
                     is distinct from len(coalesce(categories.top_category_shares, []))

@@ -15,7 +15,7 @@ with int_events_sessionized as (
 
 ){%- if incremental %},
 
-recent_sessions as materialized (
+recent_sessions as {{ cte_materialized() }} (
 
     select * from int_events_sessionized
     where session_id in (
