@@ -15,6 +15,7 @@
   {%- set types = {
       'varchar': 'string', 'timestamptz': 'timestamp', 'integer': 'int',
       'varchar[]': 'array<string>', 'double[]': 'array<double>', 'bigint[]': 'array<bigint>',
+      'utinyint': 'tinyint',
   } -%}
   {{ types.get(name | lower, name) }}
 {%- endmacro %}
@@ -36,6 +37,15 @@
 {% macro default__ts_epoch_ms(ts) -%}epoch_ms({{ ts }}){%- endmacro %}
 
 {% macro spark__ts_epoch_ms(ts) -%}unix_millis({{ ts }}){%- endmacro %}
+
+
+{% macro days_interval(days) -%}
+  {{ return(adapter.dispatch('days_interval', 'recsys')(days)) }}
+{%- endmacro %}
+
+{% macro default__days_interval(days) -%}to_days({{ days }}){%- endmacro %}
+
+{% macro spark__days_interval(days) -%}make_dt_interval({{ days }}){%- endmacro %}
 
 
 {% macro minutes_interval(minutes) -%}
@@ -360,4 +370,86 @@
     inner join {{ day_lists }} as {{ alias }}
         on {{ alias }}.user_id = {{ recursive }}.user_id
         and {{ alias }}.day_index = {{ recursive }}.day_index + 1
+{%- endmacro %}
+
+
+{% macro ordered_list(value, keys) -%}
+  {#- list(value order by keys): `keys` is a list of [expression, 'asc' or 'desc']. -#}
+  {{ return(adapter.dispatch('ordered_list', 'recsys')(value, keys)) }}
+{%- endmacro %}
+
+{% macro default__ordered_list(value, keys) -%}
+  list({{ value }} order by
+  {%- for expression, direction in keys %} {{ expression }}{{ ' desc' if direction == 'desc' }}
+  {{- ',' if not loop.last }}{% endfor %})
+{%- endmacro %}
+
+{% macro spark__ordered_list(value, keys) -%}
+  {#- Spark has no ordered aggregates: sort the collected structs with a comparator. -#}
+  transform(
+      array_sort(
+          collect_list(named_struct(
+              {%- for expression, direction in keys %}'k{{ loop.index0 }}', {{ expression }}, {% endfor -%}
+              'v', {{ value }}
+          )),
+          (l, r) -> case
+              {%- for expression, direction in keys %}
+              {%- set before, after = ('-1', '1') if direction != 'desc' else ('1', '-1') %}
+              when l.k{{ loop.index0 }} < r.k{{ loop.index0 }} then {{ before }}
+              when l.k{{ loop.index0 }} > r.k{{ loop.index0 }} then {{ after }}
+              {%- endfor %}
+              else 0
+          end
+      ),
+      x -> x.v
+  )
+{%- endmacro %}
+
+
+{% macro non_null_list() -%}
+  {#- {% call non_null_list() %} a, b, ... {% endcall %}: the list of the non-NULL values. -#}
+  {{ return(adapter.dispatch('non_null_list', 'recsys')(caller())) }}
+{%- endmacro %}
+
+{% macro default__non_null_list(values) -%}
+  list_filter([{{ values }}], lambda name: name is not null)
+{%- endmacro %}
+
+{% macro spark__non_null_list(values) -%}
+  filter(array({{ values }}), name -> name is not null)
+{%- endmacro %}
+
+
+{% macro list_to_text(items, separator) -%}
+  {{ return(adapter.dispatch('list_to_text', 'recsys')(items, separator)) }}
+{%- endmacro %}
+
+{% macro default__list_to_text(items, separator) -%}
+  array_to_string({{ items }}, '{{ separator }}')
+{%- endmacro %}
+
+{% macro spark__list_to_text(items, separator) -%}
+  array_join({{ items }}, '{{ separator }}')
+{%- endmacro %}
+
+
+{% macro list_max_abs_difference(first, second) -%}
+  {#- The largest |first[i] - second[i]| over the positions of `first`. -#}
+  {{ return(adapter.dispatch('list_max_abs_difference', 'recsys')(first, second)) }}
+{%- endmacro %}
+
+{% macro default__list_max_abs_difference(first, second) -%}
+  list_max(list_transform(
+                    range(1, len({{ first }}) + 1),
+                    lambda i: abs(
+                        {{ first }}[i] - {{ second }}[i]
+                    )
+                ))
+{%- endmacro %}
+
+{% macro spark__list_max_abs_difference(first, second) -%}
+  array_max(transform(
+      sequence(1, size({{ first }})),
+      i -> abs(element_at({{ first }}, i) - element_at({{ second }}, i))
+  ))
 {%- endmacro %}

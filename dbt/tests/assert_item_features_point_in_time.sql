@@ -77,7 +77,7 @@ compared as (
         sampled.item_id,
         sampled.feature_date,
         sampled.event_timestamp,
-        list_filter([
+        {% call non_null_list() %}
             {%- for column in ['views', 'carts', 'purchases'] %}
             {%- for days in ['1d', '7d', '30d'] %}
             case when sampled.{{ column }}_{{ days }} is distinct from counted.{{ column }}_{{ days }}
@@ -100,11 +100,11 @@ compared as (
                 then 'event_timestamp (expected last event + 1us)' end,
             case when {{ utc_date('counted.last_event_at') }} is distinct from sampled.feature_date
                 then 'feature_date' end
-        ], lambda name: name is not null) as mismatched_columns
+        {% endcall %} as mismatched_columns
     from sampled
     left join counted
         on sampled.item_id = counted.item_id and sampled.feature_date = counted.feature_date
 
 )
 
-select * from compared where len(mismatched_columns) > 0
+select * from compared where {{ list_length('mismatched_columns') }} > 0

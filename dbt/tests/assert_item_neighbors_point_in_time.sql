@@ -119,21 +119,14 @@ expected_ranked as (
 
 stored as (
 
-    select
-        item_id, snapshot_name, 'covis' as kind,
-        unnest(covis_item_ids) as neighbor_item_id,
-        unnest(covis_scores) as score,
-        unnest(range(1, len(covis_item_ids) + 1)) as neighbor_rank
-    from sampled
+    {%- for kind in ['covis', 'seq'] %}
+    select item_id, snapshot_name, kind, neighbor_item_id, score, neighbor_rank
+    from ({{ neighbor_rows('sampled', kind) }})
+    {%- if not loop.last %}
 
     union all
-
-    select
-        item_id, snapshot_name, 'seq',
-        unnest(seq_item_ids),
-        unnest(seq_scores),
-        unnest(range(1, len(seq_item_ids) + 1))
-    from sampled
+    {% endif %}
+    {%- endfor %}
 
 ),
 

@@ -80,13 +80,13 @@ scored as (
         {%- for days in [1, 7, 30] %}
         count(*) filter (
             where event_timestamp < {{ name }}_at
-                and event_timestamp >= {{ name }}_at - to_days({{ days }})
+                and event_timestamp >= {{ name }}_at - {{ days_interval(days) }}
         ) as events_{{ days }}d_{{ name }},
         {%- endfor %}
         count(*) filter (
             where event_type = 'purchase'
                 and event_timestamp < {{ name }}_at
-                and event_timestamp >= {{ name }}_at - to_days(30)
+                and event_timestamp >= {{ name }}_at - {{ days_interval(30) }}
         ) as purchases_30d_{{ name }},
         coalesce(sum(decay_to_bucket_end) filter (where bucket = {{ loop.index0 }}), 0)
             as decayed_bucket_{{ loop.index0 }}

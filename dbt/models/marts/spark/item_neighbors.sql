@@ -73,7 +73,7 @@ candidates as (
     {%- set snapshot_last = loop.last %}
     {%- for kind in ['covis', 'seq'] %}
     select
-        cast({{ 2 * k + loop.index0 }} as {{ 'tinyint' if target.type == 'spark' else 'utinyint' }}) as list_key,
+        cast({{ 2 * k + loop.index0 }} as {{ sql_type('utinyint') }}) as list_key,
         {{ source }}_item_key as item_key,
         {{ target }}_item_key as neighbor_key,
         {%- for earlier in snapshots[:k + 1] %}
