@@ -21,6 +21,16 @@
 {%- endmacro %}
 
 
+{% macro double_literal(text) -%}
+  {#- A literal like 7.0 as a double: Spark reads it as a DECIMAL and divides exactly. -#}
+  {{ return(adapter.dispatch('double_literal', 'recsys')(text)) }}
+{%- endmacro %}
+
+{% macro default__double_literal(text) -%}{{ text }}{%- endmacro %}
+
+{% macro spark__double_literal(text) -%}cast({{ text }} as double){%- endmacro %}
+
+
 {% macro ts_epoch_us(ts) -%}
   {{ return(adapter.dispatch('ts_epoch_us', 'recsys')(ts)) }}
 {%- endmacro %}

@@ -69,7 +69,8 @@
 
 {% macro event_weight(event_type) -%}
   {#- Co-visitation weight of an event: a purchase says more about an item than a view. -#}
-  (case {{ event_type }} when 'purchase' then 3.0 when 'add_to_cart' then 2.0 else 1.0 end)
+  (case {{ event_type }} when 'purchase' then {{ double_literal('3.0') }}
+      when 'add_to_cart' then {{ double_literal('2.0') }} else {{ double_literal('1.0') }} end)
 {%- endmacro %}
 
 

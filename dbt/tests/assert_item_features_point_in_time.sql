@@ -61,7 +61,8 @@ counted as (
             / count(*) filter (where in_30d) as cart_rate_30d,
         count(*) filter (where in_30d and event_type = 'purchase')
             / count(*) filter (where in_30d) as purchase_rate_30d,
-        (count(*) filter (where in_7d) / 7.0) / (count(*) filter (where in_30d) / 30.0)
+        (count(*) filter (where in_7d) / {{ double_literal('7.0') }})
+            / (count(*) filter (where in_30d) / {{ double_literal('30.0') }})
             as trend_7d,
         {{ ts_epoch_us('min(event_timestamp)') }} / 1e6 as first_seen_epoch_s,
         {{ ts_epoch_us('max(event_timestamp)') }} / 1e6 as last_event_epoch_s,
