@@ -19,14 +19,16 @@ import math
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from feast import ValueType
 
 from recsys.ingest.generator import GeneratorConfig, generate
 from recsys.pipeline import dbt_runner, spark_build
@@ -111,9 +113,10 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         try:
             spark_summary = dbt_runner.build(quiet=True, vars=BUILD_VARS, target="spark")
             tables = {name: spark_build.table(name) for name in IN_WAREHOUSE}
+            # The session stays up for Feast's Spark offline store below (it reuses it).
+            yield Pair(duck, spark, tables, duck_summary, spark_summary)
         finally:
             spark_build.stop()
-    yield Pair(duck, spark, tables, duck_summary, spark_summary)
 
 
 def _rows(table: pa.Table, keys: list[str]) -> list[dict[str, Any]]:
@@ -196,3 +199,59 @@ def test_spark_exports_carry_their_build_id(pair: Pair) -> None:
     manifest = json.loads((folder / export_sets.MANIFEST).read_text())
     for mart in EXPORTED:
         assert export_sets.file_build(folder / f"{mart}.parquet") == manifest["build_id"]
+
+
+def test_feast_spark_offline_store_reads_the_spark_built_marts(pair: Pair, tmp_path: Path) -> None:
+    """get_historical_features on Spark (SparkSource over the export) = on DuckDB (FileSource)."""
+    from feast import Entity, FeatureStore, FeatureView, Field, FileSource
+    from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
+    from feast.repo_config import RepoConfig
+    from feast.types import Float64, Int64, String
+
+    export = pair.spark / "exports" / "user_features.parquet"
+    rows = pq.read_table(export, columns=["user_id", "event_timestamp"]).to_pandas()
+    # An hour after each sampled row: the point-in-time join must pick that row, not a later one.
+    entity_df = rows.sample(40, random_state=1).reset_index(drop=True)
+    entity_df["event_timestamp"] += pd.Timedelta(hours=1)
+    user = Entity(name="user", join_keys=["user_id"], value_type=ValueType.STRING)
+    features = ["user_features:views_7d", "user_features:conversion_rate_30d"]
+    found = {}
+    for kind in ("duckdb", "spark"):
+        offline: dict[str, Any] = {"type": kind}
+        source: Any = FileSource(name="uf", path=str(export), timestamp_field="event_timestamp")
+        if kind == "spark":
+            offline["spark_conf"] = {"spark.sql.session.timeZone": "UTC"}
+            source = SparkSource(
+                name="uf",
+                path=str(export),
+                file_format="parquet",
+                timestamp_field="event_timestamp",
+            )
+        store = FeatureStore(
+            config=RepoConfig(
+                project="spark_check",
+                provider="local",
+                repo_path=tmp_path,
+                registry=str(tmp_path / f"{kind}-registry.db"),
+                online_store={"type": "sqlite", "path": str(tmp_path / f"{kind}-online.db")},
+                offline_store=offline,
+                entity_key_serialization_version=3,
+            )
+        )
+        view = FeatureView(
+            name="user_features",
+            entities=[user],
+            ttl=timedelta(days=180),
+            schema=[
+                Field(name="user_id", dtype=String),
+                Field(name="views_7d", dtype=Int64),
+                Field(name="conversion_rate_30d", dtype=Float64),
+            ],
+            source=source,
+        )
+        store.apply([user, view])
+        frame = store.get_historical_features(entity_df=entity_df, features=features).to_df()
+        found[kind] = frame.sort_values("user_id").reset_index(drop=True)
+    columns = ["user_id", "views_7d", "conversion_rate_30d"]
+    assert found["duckdb"]["views_7d"].notna().all()
+    pd.testing.assert_frame_equal(found["duckdb"][columns], found["spark"][columns])
