@@ -123,6 +123,7 @@ def build(
     verbose: bool = False,
     mode: build_state.Mode = "full",
     target: str | None = None,
+    exclude: str | None = None,
 ) -> BuildSummary:
     """Run `dbt build` (models and tests) and summarize the warehouse.
 
@@ -141,6 +142,8 @@ def build(
         target: The dbt target (dbt/profiles.yml): "local" (DuckDB, the default) or
             "spark" (dbt-spark in this process; always a full build); None reads
             $RECSYS_DBT_TARGET.
+        exclude: dbt selector of nodes to leave out (e.g. "test_name:not_null"); tests only,
+            a build that leaves out models is not a complete one.
 
     Returns:
         The reconciliation, top quarantine reasons, rows per mart and node timings.
@@ -174,6 +177,7 @@ def build(
         verbose=verbose,
         plan=plan,
         target=dbt_target,
+        exclude=exclude,
     )
     if dbt_target == spark_build.TARGET:
         # The DuckDB warehouse did not take part: its stored partitions are not this
@@ -262,6 +266,7 @@ def _build_once(
     verbose: bool,
     plan: build_state.Plan,
     target: str = spark_build.DEFAULT_TARGET,
+    exclude: str | None = None,
 ) -> BuildSummary:
     layout = paths()
     on_spark = target == spark_build.TARGET
@@ -282,7 +287,9 @@ def _build_once(
     exports_build = export_sets.start(layout)
     with environment(exports_build.env):  # dbt reads where to export from them
         if quiet or verbose:
-            result = _invoke("build", select=select, vars=vars, quiet=quiet, target=target)
+            result = _invoke(
+                "build", select=select, vars=vars, quiet=quiet, target=target, exclude=exclude
+            )
         else:
             progress = DbtProgress()
             try:
@@ -293,6 +300,7 @@ def _build_once(
                     quiet=True,
                     callbacks=[progress],
                     target=target,
+                    exclude=exclude,
                 )
             finally:
                 print(progress.summary(str(log_file())), flush=True)
@@ -392,6 +400,7 @@ def _invoke(
     quiet: bool,
     callbacks: list[Any] | None = None,
     target: str | None = None,
+    exclude: str | None = None,
 ) -> Any:
     """Run one dbt command in this process; raise DbtBuildError unless it fully succeeded."""
     runner_class = import_with_gc_paused("dbt.cli.main").dbtRunner
@@ -416,6 +425,8 @@ def _invoke(
         args += ["--select", select]
     if target:
         args += ["--target", target]
+    if exclude:
+        args += ["--exclude", *exclude.split()]
     args += ["--vars", json.dumps({**contract_vars(), **(vars or {})})]
     try:
         outcome = runner_class(callbacks=callbacks or []).invoke(args)
