@@ -34,6 +34,8 @@ from recsys.ingest.generator import GeneratorConfig, generate
 from recsys.pipeline import dbt_runner, spark_build
 from tests.dbt.landing_files import data_dir_env
 
+pytestmark = pytest.mark.spark
+
 RELATIVE_TOLERANCE: Final = 1e-9
 ABSOLUTE_TOLERANCE: Final = 1e-12
 # Deterministic validation ("future event_timestamp") on both builds.
