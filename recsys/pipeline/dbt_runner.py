@@ -316,8 +316,13 @@ def _build_once(
         _invoke("docs", "generate", select=None, vars=vars, quiet=not verbose, target=target)
         docs_index = _target_path() / "index.html"
     if on_spark:
+        # The Spark build's models live under spark_files/, not in the DuckDB warehouse.
         return _summarize_spark(
-            layout.warehouse, exports_build, elapsed_s=elapsed, nodes=nodes, docs_index=docs_index
+            spark_build.files_root(layout.data_dir),
+            exports_build,
+            elapsed_s=elapsed,
+            nodes=nodes,
+            docs_index=docs_index,
         )
     return _summarize(layout.warehouse, elapsed_s=elapsed, nodes=nodes, docs_index=docs_index)
 
