@@ -53,8 +53,10 @@ $(UV):
 # --compile-bytecode: every command imports Feast, DuckDB, LightGBM and pandas; without
 # .pyc files (PYTHONDONTWRITEBYTECODE, common in containers) each import compiles them again,
 # about 5 s of CPU per `recsys` command on 2 cores.
+# --extra spark: dbt-spark and pyspark for `recsys build --target spark`, which `make test`
+# builds too (tests/dbt/test_spark.py); about 490 MB of the venv (pyspark ships Spark's jars).
 $(STAMP): $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	$(UV) sync --frozen --extra spark --compile-bytecode --python $(PYTHON)
 	@$(BIN)/python -m ops.warm
 	@touch $@
 

@@ -6,7 +6,7 @@
   column list.
 -#}
 
-{% macro landing_file_count(location) %}
+{% macro default__landing_file_count(location) %}
   {#- Number of files matching `location` (a quoted path or glob, as a landing source renders). -#}
   {%- if not execute -%}
     {{ return(1) }}
@@ -16,7 +16,7 @@
 {% endmacro %}
 
 
-{% macro landing_lines(location) %}
+{% macro default__landing_lines(location) %}
   {#-
     One row per non-empty line of the JSON-lines files at `location` (served events, the
     impression log): source_file, line, source_row (its true line number) and
@@ -43,8 +43,8 @@
     where trim(file_lines.line) <> ''
   {%- else %}
     select
-        cast(null as varchar) as source_file,
-        cast(null as varchar) as line,
+        cast(null as {{ sql_type('varchar') }}) as source_file,
+        cast(null as {{ sql_type('varchar') }}) as line,
         cast(null as bigint) as source_row,
         cast(null as boolean) as is_incomplete_line
     where false
@@ -52,7 +52,7 @@
 {% endmacro %}
 
 
-{% macro landing_files(location) %}
+{% macro default__landing_files(location) %}
   {#- The files matching `location`, sorted; while parsing, one placeholder path. -#}
   {%- if not execute -%}
     {{ return(['landing-file-placeholder.parquet']) }}
@@ -62,7 +62,7 @@
 {% endmacro %}
 
 
-{% macro landing_columns(reader_sql) %}
+{% macro default__landing_columns(reader_sql) %}
   {#- Map column name (lower case) -> DuckDB type of what `reader_sql` returns. -#}
   {%- if not execute -%}
     {{ return({}) }}
@@ -83,18 +83,18 @@
     (an integer id becomes its digits).
   -#}
   {%- if execute and name not in columns -%}
-    cast({{ when_absent }} as {{ data_type }})
+    cast({{ when_absent }} as {{ sql_type(data_type) }})
   {%- elif data_type | lower == 'timestamptz' -%}
     {%- set found = columns.get(name, 'TIMESTAMP WITH TIME ZONE') -%}
-    {%- if not (found.startswith('TIMESTAMP') or found == 'VARCHAR') -%}
+    {%- if not (found.startswith('TIMESTAMP') or found in ('VARCHAR', 'STRING')) -%}
       {{ exceptions.raise_compiler_error(
           location ~ ": column " ~ name ~ " should be timestamp[us, tz=UTC] (or ISO-8601 text), "
           ~ "found DuckDB type " ~ found ~ "; fix the loader to write it as docs/contracts.md says"
       ) }}
     {%- endif -%}
-    try_cast("{{ name }}" as timestamptz)
+    try_cast({{ adapter.quote(name) }} as {{ sql_type('timestamptz') }})
   {%- else -%}
-    try_cast("{{ name }}" as {{ data_type }})
+    try_cast({{ adapter.quote(name) }} as {{ sql_type(data_type) }})
   {%- endif -%}
 {% endmacro %}
 
@@ -117,11 +117,11 @@
   -#}
   {%- if paths | length == 0 %}
     select
-        cast(null as varchar) as event_id, cast(null as varchar) as user_id,
-        cast(null as varchar) as session_id, cast(null as varchar) as item_id,
-        cast(null as varchar) as event_type, cast(null as timestamptz) as event_timestamp,
-        cast(null as varchar) as event_timestamp_raw, cast(null as varchar) as source_file,
-        cast(null as bigint) as source_row, cast(null as varchar) as landing_file,
+        cast(null as {{ sql_type('varchar') }}) as event_id, cast(null as {{ sql_type('varchar') }}) as user_id,
+        cast(null as {{ sql_type('varchar') }}) as session_id, cast(null as {{ sql_type('varchar') }}) as item_id,
+        cast(null as {{ sql_type('varchar') }}) as event_type, cast(null as {{ sql_type('timestamptz') }}) as event_timestamp,
+        cast(null as {{ sql_type('varchar') }}) as event_timestamp_raw, cast(null as {{ sql_type('varchar') }}) as source_file,
+        cast(null as bigint) as source_row, cast(null as {{ sql_type('varchar') }}) as landing_file,
         cast(null as bigint) as landing_row
     where false
   {%- else %}
@@ -129,7 +129,7 @@
 
       {%- for path in paths %}
       {%- set file_name = path.replace('\\', '/').split('/')[-1] %}
-      {%- set reader = "read_parquet('" ~ path.replace("'", "''") ~ "', file_row_number = true)" %}
+      {%- set reader = landing_parquet_reader(path) %}
       {%- set columns = landing_columns(reader) %}
       select
           {{ landing_column(columns, 'event_id', 'varchar', path) }} as event_id,
@@ -181,7 +181,7 @@
 {% endmacro %}
 
 
-{% macro landing_loads(location, folder) %}
+{% macro default__landing_loads(location, folder) %}
   {#-
     Map landing_file ('<folder>/<name>', as staging writes it) -> load id (name, size and
     modification time): a file that is replaced or appended to gets a new load id, so an
@@ -210,3 +210,173 @@
     ''
   {%- endfor -%}
 {%- endmacro %}
+
+
+{#-
+  Dispatch: the DuckDB versions above list and read files with glob(), read_text() and
+  read_blob(); Spark SQL has no function that lists files (a glob that matches nothing is an
+  error), so on Spark the runner passes the files of each landing source as var
+  spark_landing_files (recsys/pipeline/spark_build.py) and the readers are Spark's file
+  sources: parquet.`path` with its _metadata columns, binaryFile.`glob` for whole files.
+-#}
+
+{% macro landing_file_count(location) %}
+  {{ return(adapter.dispatch('landing_file_count', 'recsys')(location)) }}
+{% endmacro %}
+
+{% macro landing_files(location) %}
+  {{ return(adapter.dispatch('landing_files', 'recsys')(location)) }}
+{% endmacro %}
+
+{% macro landing_columns(reader_sql) %}
+  {{ return(adapter.dispatch('landing_columns', 'recsys')(reader_sql)) }}
+{% endmacro %}
+
+{% macro landing_lines(location) %}
+  {{ return(adapter.dispatch('landing_lines', 'recsys')(location)) }}
+{% endmacro %}
+
+{% macro landing_loads(location, folder) %}
+  {{ return(adapter.dispatch('landing_loads', 'recsys')(location, folder)) }}
+{% endmacro %}
+
+
+{% macro landing_parquet_reader(path) -%}
+  {#- One landing Parquet file with its 0-based row number as file_row_number. -#}
+  {{ return(adapter.dispatch('landing_parquet_reader', 'recsys')(path)) }}
+{%- endmacro %}
+
+{% macro default__landing_parquet_reader(path) -%}
+  read_parquet('{{ path.replace("'", "''") }}', file_row_number = true)
+{%- endmacro %}
+
+{% macro spark__landing_parquet_reader(path) -%}
+  (select *, _metadata.row_index as file_row_number from parquet.`{{ path }}`)
+{%- endmacro %}
+
+
+{% macro landing_table_reader(location) -%}
+  {#- All files of a one-table source (items, users), by column name, with `filename`. -#}
+  {{ return(adapter.dispatch('landing_table_reader', 'recsys')(location)) }}
+{%- endmacro %}
+
+{% macro default__landing_table_reader(location) -%}
+  read_parquet({{ location }}, union_by_name = true, filename = true)
+{%- endmacro %}
+
+{% macro spark__landing_table_reader(location) -%}
+  (
+    {%- for path in landing_files(location) %}
+    select *, _metadata.file_path as filename from parquet.`{{ path }}`
+    {%- if not loop.last %} union all {% endif -%}
+    {%- endfor %}
+  )
+{%- endmacro %}
+
+
+{% macro landing_file_name(path) -%}
+  {#- The file name of a path (parse_filename). -#}
+  {{ return(adapter.dispatch('landing_file_name', 'recsys')(path)) }}
+{%- endmacro %}
+
+{% macro default__landing_file_name(path) -%}parse_filename({{ path }}){%- endmacro %}
+
+{% macro spark__landing_file_name(path) -%}regexp_extract({{ path }}, '[^/]*$', 0){%- endmacro %}
+
+
+{% macro spark_landing_paths(location) %}
+  {#- The runner's list of the files of a landing source (a source relation on Spark). -#}
+  {%- if not execute -%}
+    {{ return(['landing-file-placeholder.parquet']) }}
+  {%- endif -%}
+  {%- set known = var('spark_landing_files', none) -%}
+  {%- if known is none -%}
+    {{ exceptions.raise_compiler_error(
+        "the spark target needs var spark_landing_files (the landing files of each source); "
+        ~ "build with `recsys build --target spark`, which passes it"
+    ) }}
+  {%- endif -%}
+  {{ return(known.get(location.identifier, [])) }}
+{% endmacro %}
+
+{% macro spark__landing_file_count(location) %}
+  {{ return(spark_landing_paths(location) | length) }}
+{% endmacro %}
+
+{% macro spark__landing_files(location) %}
+  {{ return(spark_landing_paths(location) | sort) }}
+{% endmacro %}
+
+{% macro spark__landing_columns(reader_sql) %}
+  {%- if not execute -%}
+    {{ return({}) }}
+  {%- endif -%}
+  {%- set result = run_query("describe query select * from " ~ reader_sql) -%}
+  {%- set columns = {} -%}
+  {%- for row in result.rows -%}
+    {%- do columns.update({row[0] | lower: row[1] | upper}) -%}
+  {%- endfor -%}
+  {{ return(columns) }}
+{% endmacro %}
+
+{% macro spark_landing_glob(location) -%}
+  {#- The source's files as one Spark path (a comma-free glob of the listed files). -#}
+  {{ spark_landing_paths(location) | join(',') }}
+{%- endmacro %}
+
+{% macro spark__landing_lines(location) %}
+  {%- set paths = spark_landing_paths(location) -%}
+  {%- if paths | length > 0 %}
+    select
+        {{ landing_file_name('file_lines.path') }} as source_file,
+        regexp_replace(file_lines.line, '\\r$', '') as line,
+        cast(file_lines.line_index + 1 as bigint) as source_row,
+        file_lines.line_index + 1 = file_lines.line_count
+            and not file_lines.ends_with_newline as is_incomplete_line
+    from (
+        select path, line_index, line, size(lines) as line_count, ends_with_newline
+        from (
+            select
+                path,
+                split(cast(content as string), '\\n', -1) as lines,
+                endswith(cast(content as string), chr(10)) as ends_with_newline
+            from (
+                {%- for path in paths %}
+                select path, content from binaryFile.`{{ path }}`
+                {%- if not loop.last %} union all {% endif -%}
+                {%- endfor %}
+            )
+        )
+        lateral view posexplode(lines) exploded as line_index, line
+    ) as file_lines
+    where trim(file_lines.line) <> ''
+  {%- else %}
+    select
+        cast(null as string) as source_file,
+        cast(null as string) as line,
+        cast(null as bigint) as source_row,
+        cast(null as boolean) as is_incomplete_line
+    where false
+  {%- endif %}
+{% endmacro %}
+
+{% macro spark__landing_loads(location, folder) %}
+  {%- set loads = {} -%}
+  {%- if not execute or landing_file_count(location) == 0 -%}
+    {{ return(loads) }}
+  {%- endif -%}
+  {%- set union -%}
+    {%- for path in spark_landing_paths(location) -%}
+    select path, length, modificationTime from binaryFile.`{{ path }}`
+    {%- if not loop.last %} union all {% endif -%}
+    {%- endfor -%}
+  {%- endset -%}
+  {%- set result = run_query(
+      "select " ~ landing_file_name('path') ~ ", length, unix_micros(modificationTime) from ("
+      ~ union ~ ")"
+  ) -%}
+  {%- for row in result.rows -%}
+    {%- do loads.update({folder ~ '/' ~ row[0]: folder ~ '/' ~ row[0] ~ ':' ~ row[1] ~ ':' ~ row[2]}) -%}
+  {%- endfor -%}
+  {{ return(loads) }}
+{% endmacro %}

@@ -1,6 +1,10 @@
 {#- Time helpers. All days are UTC days, whatever the session's time zone. -#}
 
 {% macro day_number(ts) -%}
+  {{ return(adapter.dispatch('day_number', 'recsys')(ts)) }}
+{%- endmacro %}
+
+{% macro default__day_number(ts) -%}
   {#-
     Days since 1970-01-01 (UTC) as an integer: the UTC day of an event, and the ORDER BY of
     RANGE window frames. Integer arithmetic on the microseconds is exact and about ten times
@@ -9,9 +13,22 @@
   cast(fdiv(epoch_us({{ ts }}), 86400000000) as bigint)
 {%- endmacro %}
 
+{% macro spark__day_number(ts) -%}
+  {#- The session time zone is UTC (profile), so to_date gives the UTC day. -#}
+  cast(unix_date(to_date({{ ts }})) as bigint)
+{%- endmacro %}
+
 
 {% macro day_date(day_number) -%}
+  {{ return(adapter.dispatch('day_date', 'recsys')(day_number)) }}
+{%- endmacro %}
+
+{% macro default__day_date(day_number) -%}
   (date '1970-01-01' + cast({{ day_number }} as integer))
+{%- endmacro %}
+
+{% macro spark__day_date(day_number) -%}
+  date_from_unix_date(cast({{ day_number }} as int))
 {%- endmacro %}
 
 
@@ -21,14 +38,22 @@
 
 
 {% macro date_start(day) -%}
+  {{ return(adapter.dispatch('date_start', 'recsys')(day)) }}
+{%- endmacro %}
+
+{% macro default__date_start(day) -%}
   {#- Midnight UTC of a DATE, as timestamptz. -#}
   (cast({{ day }} as timestamp) at time zone 'UTC')
+{%- endmacro %}
+
+{% macro spark__date_start(day) -%}
+  cast({{ day }} as timestamp)
 {%- endmacro %}
 
 
 {% macro epoch_seconds(ts) -%}
   {#- Float epoch seconds with microsecond precision. -#}
-  (epoch_us({{ ts }}) / 1e6)
+  ({{ ts_epoch_us(ts) }} / 1e6)
 {%- endmacro %}
 
 
@@ -37,14 +62,15 @@
   {%- if var('build_time') is none -%}
     current_timestamp
   {%- else -%}
-    cast('{{ var("build_time") }}' as timestamptz)
+    cast('{{ var("build_time") }}' as {{ sql_type('timestamptz') }})
   {%- endif -%}
 {%- endmacro %}
 
 
 {% macro event_weight(event_type) -%}
   {#- Co-visitation weight of an event: a purchase says more about an item than a view. -#}
-  (case {{ event_type }} when 'purchase' then 3.0 when 'add_to_cart' then 2.0 else 1.0 end)
+  (case {{ event_type }} when 'purchase' then {{ double_literal('3.0') }}
+      when 'add_to_cart' then {{ double_literal('2.0') }} else {{ double_literal('1.0') }} end)
 {%- endmacro %}
 
 

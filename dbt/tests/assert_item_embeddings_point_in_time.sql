@@ -1,3 +1,4 @@
+{{ config(enabled=target.type == 'duckdb') }}  {#- item_embeddings is a DuckDB Python model -#}
 {#-
   Point-in-time guard for item_embeddings: an item gets a vector at a snapshot only from
   events strictly before snapshot_at, so every listed item and every listed neighbour must
@@ -41,7 +42,7 @@ failures as (
 
     select
         listed.item_id || ' @ ' || listed.snapshot_name || ': lists ' || listed.listed_item_id
-            || ', first seen ' || coalesce(first_seen.first_event_at::varchar, 'never')
+            || ', first seen ' || coalesce(first_seen.first_event_at::{{ sql_type('varchar') }}, 'never')
             || ', not before the snapshot at ' || listed.snapshot_at as failure
     from listed
     left join first_seen

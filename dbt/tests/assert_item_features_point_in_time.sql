@@ -22,7 +22,7 @@ sampled as (
 
     select *, {{ date_start('feature_date') }} as day_start
     from item_features
-    order by md5(item_id || '|' || cast(feature_date as varchar))
+    order by md5(item_id || '|' || cast(feature_date as {{ sql_type('varchar') }}))
     limit {{ sample_rows }}
 
 ),
@@ -61,10 +61,11 @@ counted as (
             / count(*) filter (where in_30d) as cart_rate_30d,
         count(*) filter (where in_30d and event_type = 'purchase')
             / count(*) filter (where in_30d) as purchase_rate_30d,
-        (count(*) filter (where in_7d) / 7.0) / (count(*) filter (where in_30d) / 30.0)
+        (count(*) filter (where in_7d) / {{ double_literal('7.0') }})
+            / (count(*) filter (where in_30d) / {{ double_literal('30.0') }})
             as trend_7d,
-        epoch_us(min(event_timestamp)) / 1e6 as first_seen_epoch_s,
-        epoch_us(max(event_timestamp)) / 1e6 as last_event_epoch_s,
+        {{ ts_epoch_us('min(event_timestamp)') }} / 1e6 as first_seen_epoch_s,
+        {{ ts_epoch_us('max(event_timestamp)') }} / 1e6 as last_event_epoch_s,
         max(event_timestamp) as last_event_at
     from history
     group by item_id, feature_date
@@ -77,7 +78,7 @@ compared as (
         sampled.item_id,
         sampled.feature_date,
         sampled.event_timestamp,
-        list_filter([
+        {% call non_null_list() %}
             {%- for column in ['views', 'carts', 'purchases'] %}
             {%- for days in ['1d', '7d', '30d'] %}
             case when sampled.{{ column }}_{{ days }} is distinct from counted.{{ column }}_{{ days }}
@@ -100,11 +101,11 @@ compared as (
                 then 'event_timestamp (expected last event + 1us)' end,
             case when {{ utc_date('counted.last_event_at') }} is distinct from sampled.feature_date
                 then 'feature_date' end
-        ], lambda name: name is not null) as mismatched_columns
+        {% endcall %} as mismatched_columns
     from sampled
     left join counted
         on sampled.item_id = counted.item_id and sampled.feature_date = counted.feature_date
 
 )
 
-select * from compared where len(mismatched_columns) > 0
+select * from compared where {{ list_length('mismatched_columns') }} > 0

@@ -57,7 +57,9 @@ partners as (
         fct_events.session_position - anchors.session_position as offset_positions,
         {{ event_weight('fct_events.event_type') }}
             * {{ half_life_decay(
-                "(epoch_us(anchors.snapshot_at) - epoch_us(greatest(anchors.event_timestamp, fct_events.event_timestamp))) / 1e6",
+                "(" ~ ts_epoch_us('anchors.snapshot_at') ~ " - "
+                ~ ts_epoch_us('greatest(anchors.event_timestamp, fct_events.event_timestamp)')
+                ~ ") / 1e6",
                 half_life
             ) }} as decayed_weight
     from anchors
@@ -117,21 +119,14 @@ expected_ranked as (
 
 stored as (
 
-    select
-        item_id, snapshot_name, 'covis' as kind,
-        unnest(covis_item_ids) as neighbor_item_id,
-        unnest(covis_scores) as score,
-        unnest(range(1, len(covis_item_ids) + 1)) as neighbor_rank
-    from sampled
+    {%- for kind in ['covis', 'seq'] %}
+    select item_id, snapshot_name, kind, neighbor_item_id, score, neighbor_rank
+    from ({{ neighbor_rows('sampled', kind) }})
+    {%- if not loop.last %}
 
     union all
-
-    select
-        item_id, snapshot_name, 'seq',
-        unnest(seq_item_ids),
-        unnest(seq_scores),
-        unnest(range(1, len(seq_item_ids) + 1))
-    from sampled
+    {% endif %}
+    {%- endfor %}
 
 ),
 
@@ -188,7 +183,7 @@ failures as (
 
     select
         item_id || ' @ ' || snapshot_name || ' ' || kind || ': neighbour ' || neighbor_item_id
-            || ' stored with ' || score || ', recomputed ' || coalesce(recomputed_score::varchar, 'nothing')
+            || ' stored with ' || score || ', recomputed ' || coalesce(recomputed_score::{{ sql_type('varchar') }}, 'nothing')
     from own_scores
     where not coalesce(
         abs(score - recomputed_score) <= {{ tolerance }} * greatest(1, abs(recomputed_score)),

@@ -49,7 +49,8 @@ recomputed as (
                 and fct_events.event_timestamp >= sampled.event_timestamp - interval 30 days
         ) as purchases_30d,
         sum({{ half_life_decay(
-            "(epoch_us(sampled.event_timestamp) - epoch_us(fct_events.event_timestamp)) / 1e6",
+            "(" ~ ts_epoch_us('sampled.event_timestamp') ~ " - "
+                ~ ts_epoch_us('fct_events.event_timestamp') ~ ") / 1e6",
             half_life
         ) }}) as decayed_score
     from sampled
@@ -65,7 +66,7 @@ compared as (
     select
         sampled.item_id,
         sampled.snapshot_name,
-        list_filter([
+        {% call non_null_list() %}
             {%- for column in ['events_1d', 'events_7d', 'events_30d', 'purchases_30d'] %}
             case when sampled.{{ column }} is distinct from recomputed.{{ column }}
                 then '{{ column }}' end,
@@ -75,7 +76,7 @@ compared as (
                         <= {{ tolerance }} * greatest(1, abs(recomputed.decayed_score)),
                     false
                 ) then 'decayed_score' end
-        ], lambda name: name is not null) as mismatched_columns
+        {% endcall %} as mismatched_columns
     from sampled
     left join recomputed
         on sampled.item_id = recomputed.item_id
@@ -110,10 +111,10 @@ actual_rows as (
 failures as (
 
     select
-        item_id || ' @ ' || snapshot_name || ': ' || array_to_string(mismatched_columns, ', ')
+        item_id || ' @ ' || snapshot_name || ': ' || {{ list_to_text('mismatched_columns', ', ') }}
             as failure
     from compared
-    where len(mismatched_columns) > 0
+    where {{ list_length('mismatched_columns') }} > 0
 
     union all
 

@@ -26,7 +26,7 @@ sampled as (
 
     select *, {{ date_start('feature_date') }} as day_start
     from user_features
-    order by md5(user_id || '|' || cast(feature_date as varchar))
+    order by md5(user_id || '|' || cast(feature_date as {{ sql_type('varchar') }}))
     limit {{ sample_rows }}
 
 ),
@@ -67,8 +67,8 @@ counted as (
         count(distinct session_id) as sessions_total,
         count(distinct item_id) as distinct_items_total,
         count(distinct {{ utc_date('event_timestamp') }}) filter (where in_30d) as active_days_30d,
-        epoch_us(min(event_timestamp)) / 1e6 as first_event_epoch_s,
-        epoch_us(max(event_timestamp)) / 1e6 as last_event_epoch_s,
+        {{ ts_epoch_us('min(event_timestamp)') }} / 1e6 as first_event_epoch_s,
+        {{ ts_epoch_us('max(event_timestamp)') }} / 1e6 as last_event_epoch_s,
         count(*) filter (where in_30d and event_type = 'purchase')
             / count(*) filter (where in_30d) as conversion_rate_30d,
         count(*) filter (where in_30d and event_type = 'add_to_cart')
@@ -93,7 +93,7 @@ recent as (
     select
         user_id,
         feature_date,
-        list(item_id order by last_touch_at desc, item_id) as recent_item_ids
+        {{ ordered_list('item_id', [['last_touch_at', 'desc'], ['item_id', 'asc']]) }} as recent_item_ids
     from (
         select *
         from item_recency
@@ -119,8 +119,9 @@ categories as (
     select
         user_id,
         feature_date,
-        list(category order by events desc, category) as top_categories,
-        list(events / total_events order by events desc, category) as top_category_shares
+        {{ ordered_list('category', [['events', 'desc'], ['category', 'asc']]) }} as top_categories,
+        {{ ordered_list('events / total_events', [['events', 'desc'], ['category', 'asc']]) }}
+            as top_category_shares
     from (
         select *, sum(events) over (partition by user_id, feature_date) as total_events
         from category_counts
@@ -138,7 +139,7 @@ compared as (
         sampled.user_id,
         sampled.feature_date,
         sampled.event_timestamp,
-        list_filter([
+        {% call non_null_list() %}
             {%- for column in ['views', 'carts', 'purchases'] %}
             {%- for days in ['1d', '7d', '30d'] %}
             case when sampled.{{ column }}_{{ days }} is distinct from counted.{{ column }}_{{ days }}
@@ -164,18 +165,17 @@ compared as (
             case when sampled.recent_item_ids is distinct from recent.recent_item_ids
                 then 'recent_item_ids' end,
             case when sampled.top_categories
-                    is distinct from coalesce(categories.top_categories, cast([] as varchar[]))
+                    is distinct from coalesce(categories.top_categories, {{ empty_list('varchar') }})
                 then 'top_categories' end,
-            case when len(sampled.top_category_shares)
-                    is distinct from len(coalesce(categories.top_category_shares, []))
-                or list_max(list_transform(
-                    range(1, len(sampled.top_category_shares) + 1),
-                    lambda i: abs(
-                        sampled.top_category_shares[i] - categories.top_category_shares[i]
-                    )
-                )) > {{ tolerance }}
+            case when {{ list_length('sampled.top_category_shares') }}
+                    is distinct from {{ list_length(
+                        'coalesce(categories.top_category_shares, ' ~ empty_list('double') ~ ')'
+                    ) }}
+                or {{ list_max_abs_difference(
+                    'sampled.top_category_shares', 'categories.top_category_shares'
+                ) }} > {{ tolerance }}
                 then 'top_category_shares' end
-        ], lambda name: name is not null) as mismatched_columns
+        {% endcall %} as mismatched_columns
     from sampled
     left join counted
         on sampled.user_id = counted.user_id and sampled.feature_date = counted.feature_date
@@ -187,4 +187,4 @@ compared as (
 
 )
 
-select * from compared where len(mismatched_columns) > 0
+select * from compared where {{ list_length('mismatched_columns') }} > 0

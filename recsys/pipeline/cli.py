@@ -33,11 +33,18 @@ def build(
         "--incremental",
         help="Only new landing files, even with late events (they are quarantined).",
     ),
+    target: str | None = typer.Option(
+        None,
+        "--target",
+        help="dbt target: 'local' (DuckDB) or 'spark' (needs the spark extra and Java 17); "
+        "default $RECSYS_DBT_TARGET or local.",
+    ),
 ) -> None:
     """Run `dbt build` (models + tests), export marts to Parquet, print the reconciliation.
 
     Without --full-refresh or --incremental the build is incremental when it can be (same
-    model definitions as the last build, no late event) and full otherwise.
+    model definitions as the last build, no late event) and full otherwise. The spark
+    target (dbt-spark in this process, docs/scaling.md) always builds in full.
     """
     from recsys.pipeline import build_state, dbt_runner
 
@@ -45,7 +52,9 @@ def build(
         raise typer.BadParameter("choose one of --full-refresh and --incremental")
     mode: build_state.Mode = "full" if full_refresh else "incremental" if incremental else "auto"
     try:
-        summary = dbt_runner.build(select=select, docs=docs, verbose=verbose, mode=mode)
+        summary = dbt_runner.build(
+            select=select, docs=docs, verbose=verbose, mode=mode, target=target
+        )
     except ValueError as exc:
         print(f"dbt build: {exc}", file=sys.stderr)
         raise typer.Exit(1) from exc

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -19,7 +20,7 @@ from typing import Any, Final
 from recsys import export_sets, ids, import_with_gc_paused
 from recsys.config import Settings, dbt_project_dir, environment, export_data_dir_env, paths
 from recsys.contract import MAX_SESSION_EVENTS
-from recsys.pipeline import build_state
+from recsys.pipeline import build_state, spark_build
 from recsys.pipeline.dbt_progress import DbtProgress
 
 # Marts counted in the summary, in the order the table lists them.
@@ -122,6 +123,8 @@ def build(
     quiet: bool = False,
     verbose: bool = False,
     mode: build_state.Mode = "full",
+    target: str | None = None,
+    exclude: str | None = None,
 ) -> BuildSummary:
     """Run `dbt build` (models and tests) and summarize the warehouse.
 
@@ -137,6 +140,11 @@ def build(
             "auto" is incremental unless the definitions changed, nothing was recorded or an
             incremental build met a late event (then it rebuilds in full). A build with
             `select` is always full.
+        target: The dbt target (dbt/profiles.yml): "local" (DuckDB, the default) or
+            "spark" (dbt-spark in this process; always a full build); None reads
+            $RECSYS_DBT_TARGET.
+        exclude: dbt selector of nodes to leave out (e.g. "test_name:not_null"); tests only,
+            a build that leaves out models is not a complete one.
 
     Returns:
         The reconciliation, top quarantine reasons, rows per mart and node timings.
@@ -153,14 +161,34 @@ def build(
         (data_dir / folder).mkdir(parents=True, exist_ok=True)
     layout.warehouse.parent.mkdir(parents=True, exist_ok=True)
     build_vars = {**contract_vars(), **(vars or {})}
+    dbt_target = spark_build.target(target)
     if select:
         plan = build_state.Plan("full", f"--select {select} builds in full")
+    elif dbt_target == spark_build.TARGET:
+        # Spark models keep no partitions between builds (spark_build.py).
+        plan = build_state.Plan("full", "the spark target builds in full")
     else:
         plan = build_state.plan(layout, mode, build_vars)
     started = time.perf_counter()
     summary = _build_once(
-        select=select, docs=docs, vars=vars, quiet=quiet, verbose=verbose, plan=plan
+        select=select,
+        docs=docs,
+        vars=vars,
+        quiet=quiet,
+        verbose=verbose,
+        plan=plan,
+        target=dbt_target,
+        exclude=exclude,
     )
+    if dbt_target == spark_build.TARGET:
+        # The DuckDB warehouse did not take part: its stored partitions are not this
+        # build's, so the next DuckDB build must be a full one (_build_once forgot them).
+        return dataclasses.replace(
+            summary,
+            elapsed_s=time.perf_counter() - started,
+            mode=plan.mode,
+            mode_reason=plan.reason,
+        )
     if plan.mode == "incremental" and mode == "auto" and _late_events(layout.warehouse):
         # An event older than the recomputed days: only a full build places it right.
         plan = build_state.Plan("full", "an incremental build met a late event_timestamp")
@@ -238,9 +266,15 @@ def _build_once(
     quiet: bool,
     verbose: bool,
     plan: build_state.Plan,
+    target: str = spark_build.DEFAULT_TARGET,
+    exclude: str | None = None,
 ) -> BuildSummary:
     layout = paths()
+    on_spark = target == spark_build.TARGET
     run_vars: dict[str, Any] = {**(vars or {}), "build_mode": plan.mode}
+    if on_spark:
+        spark_build.reset(layout.data_dir)
+        run_vars["spark_landing_files"] = spark_build.landing_files(layout.data_dir)
     if plan.since_day is not None:
         run_vars["incremental_since_day"] = plan.since_day
     vars = run_vars
@@ -254,22 +288,43 @@ def _build_once(
     exports_build = export_sets.start(layout)
     with environment(exports_build.env):  # dbt reads where to export from them
         if quiet or verbose:
-            result = _invoke("build", select=select, vars=vars, quiet=quiet)
+            result = _invoke(
+                "build", select=select, vars=vars, quiet=quiet, target=target, exclude=exclude
+            )
         else:
             progress = DbtProgress()
             try:
                 result = _invoke(
-                    "build", select=select, vars=vars, quiet=True, callbacks=[progress]
+                    "build",
+                    select=select,
+                    vars=vars,
+                    quiet=True,
+                    callbacks=[progress],
+                    target=target,
+                    exclude=exclude,
                 )
             finally:
                 print(progress.summary(str(log_file())), flush=True)
+    if on_spark:
+        spark_build.publish_exports(layout.data_dir, exports_build)
+        if select is None:
+            spark_build.export_item_embeddings(exports_build, {**contract_vars(), **vars})
     export_sets.publish(layout, exports_build)
     elapsed = time.perf_counter() - started
     nodes = _node_timings(result)
     docs_index = None
     if docs:
-        _invoke("docs", "generate", select=None, vars=vars, quiet=not verbose)
+        _invoke("docs", "generate", select=None, vars=vars, quiet=not verbose, target=target)
         docs_index = _target_path() / "index.html"
+    if on_spark:
+        # The Spark build's models live under spark_files/, not in the DuckDB warehouse.
+        return _summarize_spark(
+            spark_build.files_root(layout.data_dir),
+            exports_build,
+            elapsed_s=elapsed,
+            nodes=nodes,
+            docs_index=docs_index,
+        )
     return _summarize(layout.warehouse, elapsed_s=elapsed, nodes=nodes, docs_index=docs_index)
 
 
@@ -350,6 +405,8 @@ def _invoke(
     vars: dict[str, Any] | None,
     quiet: bool,
     callbacks: list[Any] | None = None,
+    target: str | None = None,
+    exclude: str | None = None,
 ) -> Any:
     """Run one dbt command in this process; raise DbtBuildError unless it fully succeeded."""
     runner_class = import_with_gc_paused("dbt.cli.main").dbtRunner
@@ -372,6 +429,10 @@ def _invoke(
         args.append("--quiet")
     if select:
         args += ["--select", select]
+    if target:
+        args += ["--target", target]
+    if exclude:
+        args += ["--exclude", *exclude.split()]
     args += ["--vars", json.dumps({**contract_vars(), **(vars or {})})]
     try:
         outcome = runner_class(callbacks=callbacks or []).invoke(args)
@@ -471,35 +532,68 @@ def _summarize(
                 "select table_name from information_schema.tables where table_schema = 'main'"
             ).fetchall()
         }
-        if "ingest_reconciliation" in existing:
-            rows = connection.execute(
-                f"select source_file, {', '.join(_COUNT_FIELDS)} "
-                "from ingest_reconciliation order by source_file"
-            ).fetchall()
-            summary.files.extend(SourceFileCounts(*row) for row in rows)
-        if "events_quarantine" in existing:
-            # The reason is a category; the example is one offending value of it.
-            summary.quarantine_reasons.extend(
-                connection.execute(
-                    """
-                    select
-                        quarantine_reason as kind,
-                        count(*) as rows,
-                        min(nullif(quarantine_detail, '')) as example
-                    from events_quarantine
-                    group by kind
-                    order by rows desc, kind
-                    limit 5
-                    """
-                ).fetchall()
-            )
-        for mart in MARTS:
-            if mart in existing:
-                counted = connection.execute(f"select count(*) from {mart}").fetchone()
-                summary.mart_rows[mart] = int(counted[0]) if counted else 0
+        _fill_summary(summary, existing, lambda sql: connection.execute(sql).fetchall())
     finally:
         connection.close()
     return summary
+
+
+def _summarize_spark(
+    warehouse: Path,
+    exports: export_sets.Build,
+    *,
+    elapsed_s: float,
+    nodes: list[NodeTiming],
+    docs_index: Path | None,
+) -> BuildSummary:
+    """The same summary from the Spark session the build ran in (its tables live there)."""
+    summary = BuildSummary(warehouse, elapsed_s, nodes=nodes, docs_index=docs_index)
+    spark = spark_build.session()
+    spark.catalog.setCurrentDatabase(spark_build.SCHEMA)
+    existing = {t.name for t in spark.catalog.listTables(spark_build.SCHEMA)}
+    _fill_summary(summary, existing, lambda sql: [tuple(r) for r in spark.sql(sql).collect()])
+    embeddings = exports.folder / "item_embeddings.parquet"
+    if embeddings.exists():  # computed after dbt, not a Spark table
+        summary.mart_rows["item_embeddings"] = pq_rows(embeddings)
+    return summary
+
+
+def pq_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.read_metadata(path).num_rows)
+
+
+def _fill_summary(
+    summary: BuildSummary, existing: set[str], query: Callable[[str], list[tuple[Any, ...]]]
+) -> None:
+    """Reconciliation, quarantine reasons and mart sizes, by SQL both targets run."""
+    if "ingest_reconciliation" in existing:
+        rows = query(
+            f"select source_file, {', '.join(_COUNT_FIELDS)} "
+            "from ingest_reconciliation order by source_file"
+        )
+        summary.files.extend(SourceFileCounts(*row) for row in rows)
+    if "events_quarantine" in existing:
+        # The reason is a category; the example is one offending value of it.
+        summary.quarantine_reasons.extend(
+            query(
+                """
+                select
+                    quarantine_reason as kind,
+                    count(*) as row_count,
+                    min(nullif(quarantine_detail, '')) as example
+                from events_quarantine
+                group by quarantine_reason
+                order by row_count desc, kind
+                limit 5
+                """
+            )
+        )
+    for mart in MARTS:
+        if mart in existing:
+            counted = query(f"select count(*) from {mart}")
+            summary.mart_rows[mart] = int(counted[0][0]) if counted else 0
 
 
 def generate_docs() -> Path:

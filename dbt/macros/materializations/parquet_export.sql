@@ -119,6 +119,17 @@ def materialize(df, con):
 
 
 {% macro is_incremental_build(identifier=none) %}
+  {{ return(adapter.dispatch('is_incremental_build', 'recsys')(identifier)) }}
+{% endmacro %}
+
+
+{% macro spark__is_incremental_build(identifier=none) %}
+  {#- The spark target always builds in full (macros/materializations/spark_parquet.sql). -#}
+  {{ return(false) }}
+{% endmacro %}
+
+
+{% macro default__is_incremental_build(identifier=none) %}
   {#-
     True when the runner asked for an incremental build (var build_mode), dbt was not
     started with --full-refresh and this model already has stored partitions (a new model

@@ -12,7 +12,7 @@ final as (
         session_id,
         item_id,
         -- A session belongs to the user of its first event.
-        arg_min(user_id, session_position) as user_id,
+        {{ arg_min('user_id', 'session_position') }} as user_id,
         min(session_position) as first_position,
         count(*) as interactions,
         count(*) filter (where event_type = 'view') as views,

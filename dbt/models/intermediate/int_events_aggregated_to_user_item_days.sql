@@ -18,7 +18,7 @@ with fct_events as (
 
 -- materialized: DuckDB plans the window in `final` as an aggregate joined back to this
 -- CTE and would otherwise compute the aggregation twice (a second scan of fct_events).
-aggregated as materialized (
+aggregated as {{ cte_materialized() }} (
 
     select
         user_id,

@@ -28,7 +28,7 @@ gap_flagged as (
     select
         *,
         coalesce(
-            epoch_us(event_timestamp) - epoch_us(lag(event_timestamp) over by_user) > {{ gap_us }},
+            {{ ts_epoch_us('event_timestamp') }} - {{ ts_epoch_us('lag(event_timestamp) over by_user') }} > {{ gap_us }},
             true
         ) as starts_session
     from int_events_validated
@@ -57,7 +57,7 @@ gap_sessions as (
 sessioned as (
 
     select * from given_sessions
-    union all by name
+    {{ union_all_by_name() }}
     select * from gap_sessions
 
 ),

@@ -49,7 +49,7 @@ with stg_landing__events as (
 
 stg_landing__served_events as (
 
-    select * exclude (received_at, request_id) from {{ ref('stg_landing__served_events') }}
+    select {{ star_except(['received_at', 'request_id']) }} from {{ ref('stg_landing__served_events') }}
     {%- if incremental %}
     where landing_file in ({{ sql_strings(changed) }})
     {%- endif %}
@@ -84,7 +84,7 @@ stored_clean_ids as (
 landing_rows as (
 
     select * from stg_landing__events
-    union all by name
+    {{ union_all_by_name() }}
     select * from stg_landing__served_events
 
 ),
@@ -117,7 +117,7 @@ checked as (
             {%- set value = 'resolved_event_id' if field == 'event_id' else 'clean_' ~ field %}
             when length({{ value }}) > {{ var('id_max_length') }}
                 then 'invalid {{ field }}: {{ var('id_reason_too_long') }}'
-            when regexp_matches({{ value }}, '{{ var('id_forbidden_re2') }}')
+            when {{ regex_matches(value, var('id_forbidden_re2')) }}
                 then 'invalid {{ field }}: {{ var('id_reason_forbidden') }}'
             {%- endfor %}
             when clean_event_type is null then 'missing event_type'
@@ -125,11 +125,11 @@ checked as (
                 then 'unknown event_type'
             when event_timestamp is null then 'unparseable event_timestamp'
             when event_timestamp > {{ build_time() }}
-                + to_minutes(cast({{ var('max_future_skew_minutes') }} as bigint))
+                + {{ minutes_interval(var('max_future_skew_minutes')) }}
                 then 'future event_timestamp'
             -- before any plausible event (a unit misread, a 0 or a sentinel); the value stays
             -- in event_timestamp and event_timestamp_raw
-            when event_timestamp < cast('{{ var("min_event_timestamp") }}' as timestamptz)
+            when event_timestamp < cast('{{ var("min_event_timestamp") }}' as {{ sql_type('timestamptz') }})
                 then 'implausible event_timestamp'
             {%- if incremental %}
             -- older than the days this incremental build recomputes
@@ -159,7 +159,7 @@ detailed as (
             when invalid_reason in (
                 'future event_timestamp', 'implausible event_timestamp', 'late event_timestamp'
             )
-                then strftime(event_timestamp at time zone 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ')
+                then {{ iso_utc_text('event_timestamp') }}
         end as invalid_detail
     from checked
 

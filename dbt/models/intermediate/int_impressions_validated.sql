@@ -1,4 +1,4 @@
-{{ config(materialized='table', tags=['monitoring']) }}
+{{ config(materialized='table', tags=['monitoring'], enabled=target.type == 'duckdb') }}
 {#-
   Every impression-log line with, when it is rejected, the reason (first match wins). A
   repeated request_id keeps its earliest line; later copies become 'duplicate request_id'.

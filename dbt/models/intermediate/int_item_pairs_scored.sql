@@ -132,7 +132,10 @@ decayed as (
 
     select
         *,
-        {{ half_life_decay("(epoch_us(bucket_end_at) - epoch_us(paired_at)) / 1e6", half_life) }}
+        {{ half_life_decay(
+            "(" ~ ts_epoch_us('bucket_end_at') ~ " - " ~ ts_epoch_us('paired_at') ~ ") / 1e6",
+            half_life
+        ) }}
             as decay
     from bucketed
 

@@ -30,16 +30,15 @@ bounds as (
     select
         min(event_timestamp) as first_event_at,
         {%- if pinned %}
-        [
-            {%- for name in ['train', 'valid', 'test'] %}
-            cast('{{ pinned[name] }}' as timestamptz){{ ',' if not loop.last }}
-            {%- endfor %}
-        ] as cut_points,
+        {%- set pinned_cuts = [] %}
+        {%- for name in ['train', 'valid', 'test'] %}
+        {%- do pinned_cuts.append("cast('" ~ pinned[name] ~ "' as " ~ sql_type('timestamptz') ~ ")") %}
+        {%- endfor %}
+        {{ list_literal(pinned_cuts) }} as cut_points,
         {%- else %}
-        quantile_disc(
-            event_timestamp,
-            [{{ history }}, {{ (history + train) | round(12) }}, {{ (history + train + valid) | round(12) }}]
-        ) as cut_points,
+        {{ quantiles_disc('event_timestamp', [
+            history, (history + train) | round(12), (history + train + valid) | round(12)
+        ]) }} as cut_points,
         {%- endif %}
         max(event_timestamp) + interval 1 microsecond as after_last_event_at
     from fct_events
@@ -48,14 +47,14 @@ bounds as (
 
 final as (
 
-    select 'history' as window_name, first_event_at as starts_at, cut_points[1] as ends_at
+    select 'history' as window_name, first_event_at as starts_at, {{ list_at('cut_points', 1) }} as ends_at
     from bounds
     union all
-    select 'train', cut_points[1], cut_points[2] from bounds
+    select 'train', {{ list_at('cut_points', 1) }}, {{ list_at('cut_points', 2) }} from bounds
     union all
-    select 'valid', cut_points[2], cut_points[3] from bounds
+    select 'valid', {{ list_at('cut_points', 2) }}, {{ list_at('cut_points', 3) }} from bounds
     union all
-    select 'test', cut_points[3], after_last_event_at from bounds
+    select 'test', {{ list_at('cut_points', 3) }}, after_last_event_at from bounds
 
 )
 

@@ -15,7 +15,7 @@ with int_events_sessionized as (
 
 ){%- if incremental %},
 
-recent_sessions as materialized (
+recent_sessions as {{ cte_materialized() }} (
 
     select * from int_events_sessionized
     where session_id in (
@@ -40,11 +40,11 @@ final as (
         int_events_sessionized.item_id,
         int_events_sessionized.event_type,
         int_events_sessionized.event_timestamp,
-        -- Order within a session: event_timestamp, then event_id.
-        row_number() over (
+        -- Order within a session: event_timestamp, then event_id (bigint on Spark too).
+        cast(row_number() over (
             partition by int_events_sessionized.session_id
             order by int_events_sessionized.event_timestamp, int_events_sessionized.event_id
-        ) as session_position,
+        ) as bigint) as session_position,
         int_items_deduplicated.category,
         int_items_deduplicated.price
     from {{ 'recent_sessions' if incremental else '' }} int_events_sessionized

@@ -1,4 +1,4 @@
-{{ config(tags=['monitoring']) }}
+{{ config(tags=['monitoring'], enabled=target.type == 'duckdb') }}
 {#- One row per item shown in an answer, with the feature vector the server logged for it. -#}
 
 with int_impressions_validated as (

@@ -1,4 +1,4 @@
-{{ config(tags=['monitoring']) }}
+{{ config(tags=['monitoring'], enabled=target.type == 'duckdb') }}
 {#-
   What happened to each shown item: clicked (any event on it), carted, bought, after it was
   shown. An event is attributed to an answer
@@ -81,8 +81,8 @@ last_answer as (
     join fct_recommendation_requests
         on served_events.user_id = fct_recommendation_requests.user_id
         and fct_recommendation_requests.served_at <= served_events.event_timestamp
-        and epoch_us(served_events.event_timestamp)
-            - epoch_us(fct_recommendation_requests.served_at) <= {{ window_us }}
+        and {{ ts_epoch_us('served_events.event_timestamp') }}
+            - {{ ts_epoch_us('fct_recommendation_requests.served_at') }} <= {{ window_us }}
         and (
             served_events.session_id is null
             or fct_recommendation_requests.session_id is null
@@ -141,7 +141,7 @@ final as (
         coalesce(outcomes.is_bought, false) as is_bought,
         coalesce(outcomes.event_count, 0) as event_count,
         outcomes.first_event_at as clicked_at,
-        (epoch_us(outcomes.first_event_at) - epoch_us(fct_impressions.served_at)) / 1e6
+        ({{ ts_epoch_us('outcomes.first_event_at') }} - {{ ts_epoch_us('fct_impressions.served_at') }}) / 1e6
             as seconds_to_click,
         outcomes.attribution
     from fct_impressions

@@ -1,4 +1,4 @@
-{{ config(tags=['monitoring']) }}
+{{ config(tags=['monitoring'], enabled=target.type == 'duckdb') }}
 {#-
   One row per answered GET /recommendations (valid impression-log lines). A user is cold-start
   when the warehouse holds no clean event of theirs before the answer.

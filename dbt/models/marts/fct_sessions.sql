@@ -10,7 +10,7 @@ aggregated as (
 
     select
         session_id,
-        arg_min(user_id, first_position) as user_id,
+        {{ arg_min('user_id', 'first_position') }} as user_id,
         min(first_interaction_at) as started_at,
         max(last_interaction_at) as ended_at,
         cast(sum(interactions) as bigint) as event_count,
@@ -30,7 +30,7 @@ final as (
         user_id,
         started_at,
         ended_at,
-        (epoch_us(ended_at) - epoch_us(started_at)) / 1e6 as duration_seconds,
+        ({{ ts_epoch_us('ended_at') }} - {{ ts_epoch_us('started_at') }}) / 1e6 as duration_seconds,
         event_count,
         distinct_items,
         views,

@@ -9,29 +9,13 @@ with item_neighbors as (
 
 covis as (
 
-    select
-        item_id,
-        unnest(covis_item_ids) as neighbor_item_id,
-        'covis' as kind,
-        snapshot_name,
-        event_timestamp as snapshot_at,
-        unnest(covis_scores) as score,
-        unnest(range(1, len(covis_item_ids) + 1)) as neighbor_rank
-    from item_neighbors
+    {{ neighbor_rows('item_neighbors', 'covis') }}
 
 ),
 
 seq as (
 
-    select
-        item_id,
-        unnest(seq_item_ids) as neighbor_item_id,
-        'seq' as kind,
-        snapshot_name,
-        event_timestamp as snapshot_at,
-        unnest(seq_scores) as score,
-        unnest(range(1, len(seq_item_ids) + 1)) as neighbor_rank
-    from item_neighbors
+    {{ neighbor_rows('item_neighbors', 'seq') }}
 
 ),
 
@@ -44,3 +28,4 @@ final as (
 )
 
 select * from final
+

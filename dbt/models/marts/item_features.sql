@@ -87,7 +87,8 @@ final as (
         -- Rates over all events of the window, which is never empty (it holds its own day).
         windowed.carts_30d / windowed.events_30d as cart_rate_30d,
         windowed.purchases_30d / windowed.events_30d as purchase_rate_30d,
-        (windowed.events_7d / 7.0) / (windowed.events_30d / 30.0) as trend_7d,
+        (windowed.events_7d / {{ double_literal('7.0') }})
+            / (windowed.events_30d / {{ double_literal('30.0') }}) as trend_7d,
         int_items_deduplicated.category,
         int_items_deduplicated.price,
         windowed.first_seen_epoch_s,

@@ -64,7 +64,8 @@ decayed as (
     select
         *,
         {{ half_life_decay(
-            "(epoch_us(bucket_end_at) - epoch_us(event_timestamp)) / 1e6", half_life
+            "(" ~ ts_epoch_us('bucket_end_at') ~ " - " ~ ts_epoch_us('event_timestamp') ~ ") / 1e6",
+            half_life
         ) }} as decay_to_bucket_end
     from bucketed
 
@@ -79,13 +80,13 @@ scored as (
         {%- for days in [1, 7, 30] %}
         count(*) filter (
             where event_timestamp < {{ name }}_at
-                and event_timestamp >= {{ name }}_at - to_days({{ days }})
+                and event_timestamp >= {{ name }}_at - {{ days_interval(days) }}
         ) as events_{{ days }}d_{{ name }},
         {%- endfor %}
         count(*) filter (
             where event_type = 'purchase'
                 and event_timestamp < {{ name }}_at
-                and event_timestamp >= {{ name }}_at - to_days(30)
+                and event_timestamp >= {{ name }}_at - {{ days_interval(30) }}
         ) as purchases_30d_{{ name }},
         coalesce(sum(decay_to_bucket_end) filter (where bucket = {{ loop.index0 }}), 0)
             as decayed_bucket_{{ loop.index0 }}
@@ -105,7 +106,8 @@ rolled as (
         (
             {%- for earlier in snapshots[:k + 1] %}
             decayed_bucket_{{ loop.index0 }} * {{ half_life_decay(
-                "(epoch_us(snapshot_times." ~ name ~ "_at) - epoch_us(snapshot_times." ~ earlier ~ "_at)) / 1e6",
+                "(" ~ ts_epoch_us("snapshot_times." ~ name ~ "_at") ~ " - "
+                ~ ts_epoch_us("snapshot_times." ~ earlier ~ "_at") ~ ") / 1e6",
                 half_life
             ) }}
             {{- " +" if not loop.last }}

@@ -1,4 +1,4 @@
-{{ config(tags=['monitoring']) }}
+{{ config(tags=['monitoring'], enabled=target.type == 'duckdb') }}
 {#-
   Daily (UTC) online metrics per model version. Per answer: CTR@k = share of answers with at
   least one shown item clicked; conversion = share with a shown item bought; MRR = mean over

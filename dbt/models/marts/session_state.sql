@@ -25,12 +25,12 @@ listed as (
     -- aggregates, or a join to find each session's last positions, are slower here.
     select
         session_id,
-        list_sort(list({
-            'position': session_position,
-            'item_id': item_id,
-            'event_type': event_type,
-            'event_time_ms': epoch_ms(event_timestamp)
-        }))[-{{ kept_events }}:] as recent
+        {{ list_tail(list_sorted(agg_list(struct_of([
+            ['position', 'session_position'],
+            ['item_id', 'item_id'],
+            ['event_type', 'event_type'],
+            ['event_time_ms', ts_epoch_ms('event_timestamp')]
+        ]))), kept_events) }} as recent
     from fct_events
     group by session_id
 
@@ -42,9 +42,9 @@ final as (
         fct_sessions.session_id,
         fct_sessions.user_id,
         fct_sessions.ended_at as event_timestamp,
-        list_transform(listed.recent, lambda e: e.item_id) as item_ids,
-        list_transform(listed.recent, lambda e: e.event_type) as event_types,
-        list_transform(listed.recent, lambda e: e.event_time_ms) as event_times_ms,
+        {{ list_map('listed.recent', 'e', 'e.item_id') }} as item_ids,
+        {{ list_map('listed.recent', 'e', 'e.event_type') }} as event_types,
+        {{ list_map('listed.recent', 'e', 'e.event_time_ms') }} as event_times_ms,
         fct_sessions.event_count
     from fct_sessions
     inner join listed

@@ -101,17 +101,21 @@ windowed as (
 -- n + 1 with a constant filter rather than a join key, so each iteration probes only the
 -- rows it needs. The work stays linear in user-days, where joining every day to all earlier
 -- events would grow with the square of a user's history.
-day_lists as materialized (
+day_lists as {{ cte_materialized() }} (
 
     select
         user_id,
         feature_date,
         row_number() over (partition by user_id order by feature_date) as day_index,
-        list_transform(
-            list_sort(list({'age_us': -epoch_us(last_event_at), 'item_id': item_id}))
-                [1:{{ keep_items }}],
-            lambda x: x.item_id
-        ) as day_item_ids
+        {{ list_map(
+            list_head(
+                list_sorted(agg_list(struct_of([
+                    ['age_us', '-' ~ ts_epoch_us('last_event_at')], ['item_id', 'item_id']
+                ]))),
+                keep_items
+            ),
+            'x', 'x.item_id'
+        ) }} as day_item_ids
     from int_events_aggregated_to_user_item_days
     group by user_id, feature_date
 
@@ -129,20 +133,15 @@ recent_items as (
         next_days.user_id,
         next_days.feature_date,
         next_days.day_index,
-        list_concat(
-            next_days.day_item_ids,
-            list_filter(
-                recent_items.recent_item_ids,
-                lambda x: not list_contains(next_days.day_item_ids, x)
+        {{ list_head(list_join(
+            'next_days.day_item_ids',
+            list_keep(
+                'recent_items.recent_item_ids', 'x',
+                'not ' ~ list_has('next_days.day_item_ids', 'x')
             )
-        )[1:{{ keep_items }}]
+        ), keep_items) }}
     from recent_items
-    inner join (
-        -- Every row of the working table has the same day_index (all start at 1).
-        select * from day_lists
-        where day_index = (select max(day_index) from recent_items) + 1
-    ) as next_days
-        on next_days.user_id = recent_items.user_id
+    {{ recent_items_next_days('recent_items', 'day_lists', 'next_days') }}
 
 ),
 
@@ -164,7 +163,7 @@ category_days as (
 
 offered_category_days as (
 
-    select *, unnest([day_number // 30, day_number // 30 + 1]) as bucket
+    select *, {{ unnest_list([int_div('day_number', 30), int_div('day_number', 30) ~ ' + 1']) }} as bucket
     from category_days
 
 ),
@@ -179,7 +178,7 @@ category_windows as (
     from windowed
     inner join offered_category_days
         on offered_category_days.user_id = windowed.user_id
-        and offered_category_days.bucket = windowed.day_number // 30
+        and offered_category_days.bucket = {{ int_div('windowed.day_number', 30) }}
         and offered_category_days.day_number
             between windowed.day_number - 29 and windowed.day_number
     group by all
@@ -193,8 +192,12 @@ top_categories as (
         user_id,
         feature_date,
         sum(events) as category_events,
-        list_sort(list({'negative_events': -events, 'category': category}))
-            [1:{{ keep_categories }}] as ranked
+        {{ list_head(
+            list_sorted(agg_list(struct_of([
+                ['negative_events', '-events'], ['category', 'category']
+            ]))),
+            keep_categories
+        ) }} as ranked
     from category_windows
     group by user_id, feature_date
 
@@ -226,14 +229,14 @@ final as (
         windowed.carts_30d / windowed.events_30d as cart_rate_30d,
         windowed.avg_price_30d,
         coalesce(
-            list_transform(top_categories.ranked, lambda x: x.category), cast([] as varchar[])
+            {{ list_map('top_categories.ranked', 'x', 'x.category') }}, {{ empty_list('varchar') }}
         ) as top_categories,
         coalesce(
-            list_transform(
-                top_categories.ranked,
-                lambda x: -x.negative_events / top_categories.category_events
-            ),
-            cast([] as double[])
+            {{ list_map(
+                'top_categories.ranked', 'x',
+                '-x.negative_events / top_categories.category_events'
+            ) }},
+            {{ empty_list('double') }}
         ) as top_category_shares,
         recent_items.recent_item_ids
     from windowed

@@ -1,4 +1,4 @@
-{{ config(tags=['monitoring']) }}
+{{ config(tags=['monitoring'], enabled=target.type == 'duckdb') }}
 {#-
   One row per non-empty line of landing/impressions/*.jsonl (the server's impression log, one
   line per answered GET /recommendations). Lines are split by hand, as for served events, so a
@@ -26,7 +26,7 @@ renamed as (
 
     select
         json_extract_string(record, '$.request_id') as request_id,
-        try_cast(json_extract_string(record, '$.served_at') as timestamptz) as served_at,
+        try_cast(json_extract_string(record, '$.served_at') as {{ sql_type('timestamptz') }}) as served_at,
         json_extract_string(record, '$.served_at') as served_at_raw,
         json_extract_string(record, '$.user_id') as user_id,
         json_extract_string(record, '$.session_id') as session_id,

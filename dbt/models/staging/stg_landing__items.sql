@@ -1,7 +1,7 @@
 {#- One row per row of landing/items.parquet; an empty relation when the file is absent. -#}
 {%- set location = source('landing', 'items') -%}
 {%- set has_file = landing_file_count(location) > 0 -%}
-{%- set reader = "read_parquet(" ~ location ~ ", union_by_name = true, filename = true)" -%}
+{%- set reader = landing_table_reader(location) if has_file else '' -%}
 {%- set columns = landing_columns(reader) if has_file else {} -%}
 
 with source as (
@@ -10,7 +10,7 @@ with source as (
     select * from {{ reader }}
     {%- else %}
     -- No item file: events alone define the items (dim_items.has_metadata = false).
-    select cast(null as varchar) as filename where false
+    select cast(null as {{ sql_type('varchar') }}) as filename where false
     {%- endif %}
 
 ),
@@ -25,7 +25,7 @@ renamed as (
         {{ landing_column(columns, 'attributes', 'varchar', location) }} as attributes,
         coalesce(
             {{ landing_column(columns, 'source_file', 'varchar', location) }},
-            parse_filename(filename)
+            {{ landing_file_name('filename') }}
         ) as source_file,
         {{ landing_column(columns, 'source_row', 'bigint', location) }} as source_row
     from source

@@ -14,14 +14,14 @@ renamed as (
 
     select
         {%- for key in ['event_id', 'user_id', 'session_id', 'item_id', 'event_type'] %}
-        case when json_valid(line) then json_extract_string(line, '$.{{ key }}') end as {{ key }},
+        case when {{ json_is_valid('line') }} then {{ json_text('line', '$.' ~ key) }} end as {{ key }},
         {%- endfor %}
         try_cast(
-            case when json_valid(line) then json_extract_string(line, '$.event_timestamp') end
-            as timestamptz
+            case when {{ json_is_valid('line') }} then {{ json_text('line', '$.event_timestamp') }} end
+            as {{ sql_type('timestamptz') }}
         ) as event_timestamp,
         case
-            when json_valid(line) then json_extract_string(line, '$.event_timestamp')
+            when {{ json_is_valid('line') }} then {{ json_text('line', '$.event_timestamp') }}
             else line
         end as event_timestamp_raw,
         source_file,
@@ -29,11 +29,11 @@ renamed as (
         'served/' || source_file as landing_file,
         source_row as landing_row,
         try_cast(
-            case when json_valid(line) then json_extract_string(line, '$.received_at') end
-            as timestamptz
+            case when {{ json_is_valid('line') }} then {{ json_text('line', '$.received_at') }} end
+            as {{ sql_type('timestamptz') }}
         ) as received_at,
         -- The answer the event responds to (optional): fct_recommendation_outcomes joins on it.
-        case when json_valid(line) then json_extract_string(line, '$.request_id') end
+        case when {{ json_is_valid('line') }} then {{ json_text('line', '$.request_id') }} end
             as request_id
     from source
 
