@@ -138,7 +138,9 @@ def features(
     ),
 ) -> None:
     """dbt build + feast apply + materialize: raw landing files to features in Redis."""
-    build(docs=False, select=None, verbose=verbose, full_refresh=False, incremental=False)
+    build(
+        docs=False, select=None, verbose=verbose, full_refresh=False, incremental=False, target=None
+    )
     apply()
     materialize(
         start=None, end=None, incremental=False, views=None, engine=engine, batch_rows=20_000
