@@ -82,6 +82,35 @@ def test_unknown_items_and_empty_sessions_give_empty_lists() -> None:
         assert len(method(None, _session([-1]), 20)) == 0  # type: ignore[arg-type]
 
 
+def test_a_short_list_is_the_head_of_the_long_one_asked_before_or_after() -> None:
+    """The memo serves top 20 and top 300 from one computation, identical to fresh ones."""
+    rng = np.random.default_rng(5)
+    n_items = 400
+    sessions = [rng.integers(0, n_items, rng.integers(2, 12)).tolist() for _ in range(300)]
+    ids = np.array([f"s{s}" for s, items in enumerate(sessions) for _ in items], object)
+    items = np.array([i for items in sessions for i in items], np.int32)
+    ends = np.array([float(10 * (s + 1)) for s, items in enumerate(sessions) for _ in items])
+    history = build_history(ids, items, ends, n_items)
+    session = _session([3, 17, 42, 99], at=5_000.0)
+    for name in ("vsknn", "stan", "vstan"):
+        fresh_long = getattr(SessionBaselines(history, n_items), name)(None, session, 300)
+        fresh_short = getattr(SessionBaselines(history, n_items), name)(None, session, 20)
+        assert len(fresh_long) > 20  # the test needs lists longer than the short cut
+        methods = SessionBaselines(history, n_items)
+        short = getattr(methods, name)(None, session, 20)
+        long = getattr(methods, name)(None, session, 300)
+        again = getattr(methods, name)(None, session, 20)
+        assert short.tolist() == again.tolist() == fresh_short.tolist()
+        assert long.tolist() == fresh_long.tolist()
+        assert long[:20].tolist() == short.tolist()
+        # another moment of the same items is another neighbourhood (STAN decays by time)
+        later = _session([3, 17, 42, 99], at=9_000_000.0)
+        assert (
+            getattr(methods, name)(None, later, 300).tolist()
+            == getattr(SessionBaselines(history, n_items), name)(None, later, 300).tolist()
+        )
+
+
 def test_history_keeps_the_last_position_of_repeated_items() -> None:
     history = _history([[1, 2, 1, 3]])
     pos = dict(zip(history.uniq_items.tolist(), history.uniq_pos.tolist(), strict=True))
