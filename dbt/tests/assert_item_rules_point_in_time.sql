@@ -1,3 +1,4 @@
+{{ config(enabled=target.type == 'duckdb') }}  {#- item_rules is a DuckDB Python model -#}
 {#-
   Point-in-time guard for item_rules: a rule counts only pairs of events strictly before
   snapshot_at, so every listed item and every listed follower must have such an event. (The

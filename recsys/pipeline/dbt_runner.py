@@ -308,7 +308,7 @@ def _build_once(
     if on_spark:
         spark_build.publish_exports(layout.data_dir, exports_build)
         if select is None:
-            spark_build.export_item_embeddings(exports_build, {**contract_vars(), **vars})
+            spark_build.export_python_marts(exports_build, {**contract_vars(), **vars})
     export_sets.publish(layout, exports_build)
     elapsed = time.perf_counter() - started
     nodes = _node_timings(result)
@@ -552,9 +552,10 @@ def _summarize_spark(
     spark.catalog.setCurrentDatabase(spark_build.SCHEMA)
     existing = {t.name for t in spark.catalog.listTables(spark_build.SCHEMA)}
     _fill_summary(summary, existing, lambda sql: [tuple(r) for r in spark.sql(sql).collect()])
-    embeddings = exports.folder / "item_embeddings.parquet"
-    if embeddings.exists():  # computed after dbt, not a Spark table
-        summary.mart_rows["item_embeddings"] = pq_rows(embeddings)
+    for mart in spark_build.PYTHON_MARTS:  # computed after dbt, not Spark tables
+        path = exports.folder / f"{mart}.parquet"
+        if path.exists():
+            summary.mart_rows[mart] = pq_rows(path)
     return summary
 
 

@@ -11,8 +11,9 @@ DuckDB target stays the default. Around dbt this module:
 - afterwards writes each exported mart's folder of part files as the one
   exports/<name>.parquet that Feast, training and the server read, with the build id in the
   footer as the DuckDB COPY writes it;
-- computes item_embeddings (a randomized SVD, a dbt Python model on DuckDB) from the
-  Spark-built tables with the same kernel, so both targets export the same marts.
+- computes item_embeddings (a randomized SVD) and item_rules (a compiled pass), dbt Python
+  models on DuckDB, from the Spark-built tables with the same kernels, so both targets export
+  the same marts.
 
 pyspark is imported only here and only on the spark target (the optional `spark` extra).
 """
@@ -121,29 +122,45 @@ def _write_export(rows: pa.Table, build: export_sets.Build, name: str) -> None:
     tmp.replace(target_path)
 
 
-def export_item_embeddings(build: export_sets.Build, vars: dict[str, Any]) -> None:
-    """item_embeddings from the Spark-built tables, by the kernel the DuckDB model runs."""
+# The dbt Python models (DuckDB only) that a Spark build computes after dbt, in this order.
+PYTHON_MARTS: Final = ("item_embeddings", "item_rules")
+
+
+def export_python_marts(build: export_sets.Build, vars: dict[str, Any]) -> None:
+    """item_embeddings and item_rules from the Spark-built tables, by the kernels the DuckDB
+    models run."""
     import duckdb
 
     from recsys.pipeline.item_embeddings import item_embeddings
+    from recsys.pipeline.item_rules import item_rules
 
     project = yaml.safe_load((dbt_project_dir() / "dbt_project.yml").read_text())["vars"]
     settings = {**project, **vars}
     con = duckdb.connect()
     try:
-        # Registered Arrow tables: the kernel reads them through the same DuckDB relations
-        # the Python model gets from dbt.ref().
+        # Registered Arrow tables: the kernels read them through the same DuckDB relations
+        # the Python models get from dbt.ref().
         for name in ("fct_events", "int_items_keyed", "feature_snapshots"):
             con.register(name, table(name))
-        rows = item_embeddings(
+        inputs = {
+            "events": con.table("fct_events"),
+            "items": con.table("int_items_keyed"),
+            "snapshots": con.table("feature_snapshots"),
+        }
+        embeddings = item_embeddings(
             con,
-            events=con.table("fct_events"),
-            items=con.table("int_items_keyed"),
-            snapshots=con.table("feature_snapshots"),
+            **inputs,
             dims=int(settings["embed_dims"]),
             top_k=int(settings["embed_top_k"]),
             window=int(settings["embed_window"]),
         )
-        _write_export(rows, build, "item_embeddings")
+        _write_export(embeddings, build, "item_embeddings")
+        rules = item_rules(
+            con,
+            **inputs,
+            top_k=int(settings["rules_top_k"]),
+            window=int(settings["rules_window"]),
+        )
+        _write_export(rules, build, "item_rules")
     finally:
         con.close()

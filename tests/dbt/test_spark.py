@@ -48,7 +48,8 @@ DBT_BUILT_IN_TESTS: Final = (
     "test_name:not_null test_name:unique test_name:accepted_values test_name:relationships"
 )
 # mart -> its key columns; exported marts are read from exports/, the others from the
-# warehouses. item_embeddings is computed from the Spark tables after dbt (spark_build.py).
+# warehouses. item_embeddings and item_rules are computed from the Spark tables after dbt
+# (spark_build.py).
 EXPORTED: Final = {
     "fct_events": ["event_id"],
     "fct_sessions": ["session_id"],
@@ -59,6 +60,7 @@ EXPORTED: Final = {
     "item_popularity": ["item_id", "snapshot_name"],
     "item_neighbors": ["item_id", "snapshot_name"],
     "item_embeddings": ["item_id", "snapshot_name"],
+    "item_rules": ["item_id", "snapshot_name"],
     "session_items": ["session_id", "item_id"],
     "session_state": ["session_id"],
 }
@@ -190,7 +192,13 @@ def test_the_world_exercises_what_differs_between_the_engines(pair: Pair) -> Non
     """Junk rows, served lines and neighbours exist, so the comparisons below mean something."""
     reasons = {reason for reason, _, _ in pair.duck_summary.quarantine_reasons}
     assert {"duplicate event_id", "unparseable event_timestamp"} <= reasons
-    for mart in ("events_quarantine", "item_neighbors", "item_embeddings", "user_features"):
+    for mart in (
+        "events_quarantine",
+        "item_neighbors",
+        "item_embeddings",
+        "item_rules",
+        "user_features",
+    ):
         assert pair.duck_summary.mart_rows[mart] > 0, mart
 
 
