@@ -1,4 +1,5 @@
-{#- item_covisitation's unnesting of item_neighbors' lists (DuckDB unnest, Spark posexplode). -#}
+{#- item_covisitation's unnesting of item_neighbors' lists (DuckDB unnest, Spark posexplode),
+    and the point-in-time guard of the Python list marts. -#}
 
 {% macro neighbor_rows(relation, kind) -%}
   {{ return(adapter.dispatch('neighbor_rows', 'recsys')(relation, kind)) }}
@@ -28,4 +29,58 @@
     from {{ relation }}
     lateral view posexplode(arrays_zip({{ kind }}_item_ids, {{ kind }}_scores))
         neighbors as neighbor_index, neighbor
+{%- endmacro %}
+
+{#-
+  The point-in-time guard of a per-snapshot item-list mart built by a Python model
+  (item_embeddings, item_rules): every listed item and every item in its `list_column` must
+  have an event strictly before the snapshot. Returns one failure row per violation.
+-#}
+{% macro lists_seen_before_snapshot(model_name, list_column) -%}
+with lists as (
+
+    select * from {{ ref(model_name) }}
+
+),
+
+fct_events as (
+
+    select * from {{ ref('fct_events') }}
+
+),
+
+first_seen as (
+
+    select item_id, min(event_timestamp) as first_event_at
+    from fct_events
+    group by item_id
+
+),
+
+listed as (
+
+    select item_id, snapshot_name, event_timestamp as snapshot_at, item_id as listed_item_id
+    from lists
+
+    union all
+
+    select item_id, snapshot_name, event_timestamp, unnest({{ list_column }})
+    from lists
+
+),
+
+failures as (
+
+    select
+        listed.item_id || ' @ ' || listed.snapshot_name || ': lists ' || listed.listed_item_id
+            || ', first seen ' || coalesce(first_seen.first_event_at::{{ sql_type('varchar') }}, 'never')
+            || ', not before the snapshot at ' || listed.snapshot_at as failure
+    from listed
+    left join first_seen
+        on listed.listed_item_id = first_seen.item_id
+    where not coalesce(first_seen.first_event_at < listed.snapshot_at, false)
+
+)
+
+select * from failures
 {%- endmacro %}
