@@ -35,7 +35,7 @@ VARIANTS = tuple(VARIANT_ENV)
 
 @dataclass(frozen=True)
 class CostOptions:
-    rounds: int = 3
+    rounds: int = 7
     seconds: int = 10
     connections: int = 16
 
@@ -114,11 +114,16 @@ def _wrk(
 
 
 def summary(runs: dict[str, dict[str, list[LoadResult]]]) -> dict[str, dict[str, Any]]:
-    """Per variant and case: requests/s over all rounds, median p50/p99 of the rounds."""
+    """Per variant and case: requests/s over all rounds, median p50/p99 of the rounds, and the
+    median over rounds of the paired change against "off" measured in the same round."""
     out: dict[str, dict[str, Any]] = {}
     for variant, cases in runs.items():
         for case, results in cases.items():
             seconds = sum(r.seconds for r in results)
+            off = runs["off"][case]
+            pairs = list(zip(results, off, strict=True))
+            rps_each = [_change(r.requests_per_s, o.requests_per_s) for r, o in pairs]
+            p99_each = [_change(r.p99_ms, o.p99_ms) for r, o in pairs]
             out[f"{variant}/{case}"] = {
                 "logging": variant,
                 "case": case,
@@ -128,6 +133,9 @@ def summary(runs: dict[str, dict[str, list[LoadResult]]]) -> dict[str, dict[str,
                 "p50_ms": round(statistics.median(r.p50_ms for r in results), 3),
                 "p99_ms": round(statistics.median(r.p99_ms for r in results), 3),
                 "p99_ms_each": [round(r.p99_ms, 2) for r in results],
+                "rps_vs_off": round(statistics.median(rps_each), 4),
+                "p99_vs_off": round(statistics.median(p99_each), 4),
+                "p99_vs_off_each": [round(v, 3) for v in p99_each],
                 "errors": sum(r.errors for r in results),
                 "degraded": sum(r.marked for r in results),
                 "cpu_ms_per_req": round(
@@ -138,17 +146,22 @@ def summary(runs: dict[str, dict[str, list[LoadResult]]]) -> dict[str, dict[str,
     return out
 
 
+def _change(value: float, base: float) -> float:
+    return value / base - 1 if base else float("nan")
+
+
 def verdicts(figures: dict[str, dict[str, Any]]) -> list[str]:
-    """The 5% targets with the measured ratios, met or MISSED (never asserted)."""
+    """The 5% targets on the median paired change against "off" (met or MISSED, never
+    asserted); the pooled figures of all rounds beside them."""
     lines = []
     for case, label in (("single", "1 client"), ("saturation", "saturation")):
         on, off = figures[f"on/{case}"], figures[f"off/{case}"]
-        p99 = on["p99_ms"] / off["p99_ms"] - 1 if off["p99_ms"] else float("nan")
-        rps = on["requests_per_s"] / off["requests_per_s"] - 1 if off["requests_per_s"] else 0.0
+        p99, rps = on["p99_vs_off"], on["rps_vs_off"]
         lines.append(
-            f"impression logging, {label}: p99 {on['p99_ms']:.2f} vs {off['p99_ms']:.2f} ms "
-            f"({p99:+.1%}) -> {'met' if p99 <= TARGET else 'MISSED'}; requests/s "
-            f"{on['requests_per_s']:,.0f} vs {off['requests_per_s']:,.0f} ({rps:+.1%}) -> "
+            f"impression logging, {label}: p99 {p99:+.1%} (median of {on['rounds']} paired "
+            f"rounds; pooled {on['p99_ms']:.2f} vs {off['p99_ms']:.2f} ms) -> "
+            f"{'met' if p99 <= TARGET else 'MISSED'}; requests/s {rps:+.1%} (pooled "
+            f"{on['requests_per_s']:,.0f} vs {off['requests_per_s']:,.0f}) -> "
             f"{'met' if rps >= -TARGET else 'MISSED'}"
         )
     return lines
@@ -163,6 +176,9 @@ COLUMNS = (
     "p50_ms",
     "p99_ms",
     "p99_ms_each",
+    "rps_vs_off",
+    "p99_vs_off",
+    "p99_vs_off_each",
     "errors",
     "degraded",
     "cpu_ms_per_req",
@@ -175,7 +191,11 @@ def record_section(figures: dict[str, dict[str, Any]], options: CostOptions) -> 
     from bench.results import record
 
     rows = [
-        {**row, "p99_ms_each": " / ".join(str(v) for v in row["p99_ms_each"])}
+        {
+            **row,
+            "p99_ms_each": " / ".join(str(v) for v in row["p99_ms_each"]),
+            "p99_vs_off_each": " / ".join(f"{v:+.3f}" for v in row["p99_vs_off_each"]),
+        }
         for row in figures.values()
     ]
     notes = [
@@ -185,7 +205,10 @@ def record_section(figures: dict[str, dict[str, Any]], options: CostOptions) -> 
         f"(in order, then in reverse) for {options.rounds} rounds of {options.seconds} s at 1 and "
         f"{options.connections} connections, GET /recommendations k=20 with session ids. "
         "requests_per_s: all rounds' requests over their seconds; p50/p99: median of the "
-        "rounds (each round's p99 in p99_ms_each).",
+        "rounds (each round's p99 in p99_ms_each). rps_vs_off / p99_vs_off: the median over "
+        "rounds of the change against the off server measured in the same round, minutes "
+        "apart at most (each round's in p99_vs_off_each); the targets are judged on these, "
+        "since a neighbour's job moves whole rounds by more than 5%.",
         "On (the defaults): every answer becomes a JSON line (items, scores, timings), and "
         "the lines of a tenth of the requests (RECSYS_IMPRESSION_FEATURES_SHARE=0.1, chosen "
         "by request id) also carry the 20 shown items' feature vectors; a writer process per "

@@ -91,7 +91,9 @@ def main() -> None:
     parser.add_argument("--events-seconds", type=int, default=10, help="POST /events run")
     parser.add_argument("--profile-requests", type=int, default=2_000, help="in-process")
     parser.add_argument("--no-record", action="store_true", help="print only")
-    parser.add_argument("--impressions-rounds", type=int, default=3, help="on/off rounds")
+    parser.add_argument(
+        "--impressions-rounds", type=int, default=7, help="on/off rounds (odd: a median)"
+    )
     parser.add_argument("--impressions-seconds", type=int, default=10, help="each on/off run")
     parser.add_argument(
         "--impressions-connections", type=int, default=16, help="on/off saturation run"
