@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import redis
 
 from recsys.monitoring.impressions import (
@@ -63,36 +64,20 @@ _EMPTY_FEATURES = '"features":{"names":[],"rows":[]}}'
 
 
 def float32_rows(rows: np.ndarray) -> list[str]:
-    """Each row of float32 values as a JSON array: 9 significant digits, NaN and inf as null.
+    """Each row of float32 values as a JSON array: shortest exact digits, NaN and inf as null.
 
-    Nine significant digits read back as exactly the float32 the ranker read (FLT_DECIMAL_DIG);
-    printf-style formats are about 2.5x faster than json's float repr, and the vectors are
-    most of a line. The whole matrix is one format call (rows split on a NUL byte, which no
-    number contains); only a matrix with a non-finite value takes the per-row path.
-    Integral values come out without a decimal point ("3").
+    orjson writes a float32 matrix in one call with the shortest digits that read back as
+    exactly the float32 the ranker read (Ryu), about 10x faster than a printf-style format of
+    9 significant digits and ~15x faster than json; the vectors are most of a line. Rows are
+    split on "],[", which no number contains. Integral values come out as "3.0".
     """
-    x = rows.astype(np.float64)
-    count, width = x.shape
+    count = len(rows)
     if not count:
         return []
-    if np.isfinite(x).all():
-        return (_matrix_format(count, width) % tuple(x.ravel().tolist())).split("\0")
-    finite: list[bool] = np.isfinite(x).all(axis=1).tolist()
-    table: list[list[float]] = x.tolist()  # type: ignore[assignment]
-    fmt = ",".join(["%.9g"] * width)
-    out = []
-    for values, ok in zip(table, finite, strict=True):
-        if ok:
-            out.append(f"[{fmt % tuple(values)}]")
-        else:
-            out.append(_ENCODE([v if math.isfinite(v) else None for v in values]))
-    return out
-
-
-@functools.cache
-def _matrix_format(count: int, width: int) -> str:
-    row = "[" + ",".join(["%.9g"] * width) + "]"
-    return "\0".join([row] * count)
+    text = orjson.dumps(
+        np.ascontiguousarray(rows, dtype=np.float32), option=orjson.OPT_SERIALIZE_NUMPY
+    ).decode()
+    return [f"[{row}]" for row in text[2:-2].split("],[")]
 
 
 class Writer:
@@ -218,7 +203,7 @@ def line(shown: Shown, names_json: dict[tuple[str, ...], str]) -> str:
 
     Written out by hand because it runs for every answer: the head costs ~15 us here against
     ~85 us through build_record and json.dumps, and the vectors (when the answer carries them)
-    are one printf-style format per row (`float32_rows`) instead of ~0.9 ms through json.
+    are one orjson call for the matrix (`float32_rows`) instead of ~0.9 ms through json.
     `names_json` caches the encoded column names per model. Values json would refuse (a
     non-finite score or timing) take the slow path, which raises as json.dumps does.
     """
