@@ -254,6 +254,9 @@ category_windows as (
         and offered_category_days.bucket = {{ int_div('windowed.day_number', 30) }}
         and offered_category_days.day_number
             between windowed.day_number - 29 and windowed.day_number
+    {%- if incremental %}
+    where windowed.day_number >= {{ incremental_since_day() }}
+    {%- endif %}
     group by all
 
 ),
