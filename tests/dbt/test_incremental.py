@@ -85,7 +85,8 @@ def _tables(warehouse: Path) -> list[str]:
 def nights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
     root = tmp_path_factory.mktemp("incremental")
     generated = root / "generated"
-    generate(GeneratorConfig(events=12_000, seed=5, days=12), layout=Paths(generated))
+    # 40 days: longer than the 30-day windows, so incremental rows start from earlier totals.
+    generate(GeneratorConfig(events=16_000, seed=5, days=40), layout=Paths(generated))
     incremental = root / "incremental"
     return incremental, _split(generated, incremental)
 

@@ -6,19 +6,50 @@
 {#-
   Point in time like user_features: the (item, day) row's event_timestamp is the item's last
   event that UTC day + 1 microsecond and it sums only that day and earlier ones.
-  Incremental: rows from incremental_since_day on, from the whole history of the items
-  active on those days.
+  Incremental: rows from incremental_since_day on for the items active on those days, from
+  their last 30 days; the all-history totals start from the sums of the earlier days.
 -#}
 {%- set incremental = is_incremental_build() %}
 
-with int_events_aggregated_to_item_days as (
+with {% if incremental -%}
+active_items as {{ cte_materialized() }} (
 
-    select * from {{ ref('int_events_aggregated_to_item_days') }}
+    select distinct item_id from {{ ref('int_events_aggregated_to_item_days') }}
+    where day_number >= {{ incremental_since_day() }}
+
+),
+
+-- The active items' days before the 30-day windows of the rebuilt rows, summed once.
+earlier_totals as (
+
+    select
+        item_id,
+        sum(events) as events,
+        sum(new_users) as new_users,
+        min(first_event_at) as first_event_at
+    from {{ ref('int_events_aggregated_to_item_days') }}
+    where day_number < {{ incremental_since_day() }} - 29
+        and item_id in (select item_id from active_items)
+    group by item_id
+
+),
+
+{% endif -%}
+int_events_aggregated_to_item_days as (
+
     {%- if incremental %}
-    where item_id in (
-        select item_id from {{ ref('int_events_aggregated_to_item_days') }}
-        where day_number >= {{ incremental_since_day() }}
-    )
+    select
+        item_days.*,
+        earlier_totals.events as earlier_events,
+        earlier_totals.new_users as earlier_new_users,
+        earlier_totals.first_event_at as earlier_first_event_at
+    from {{ ref('int_events_aggregated_to_item_days') }} as item_days
+    left join earlier_totals
+        on item_days.item_id = earlier_totals.item_id
+    where item_days.day_number >= {{ incremental_since_day() }} - 29
+        and item_days.item_id in (select item_id from active_items)
+    {%- else %}
+    select * from {{ ref('int_events_aggregated_to_item_days') }}
     {%- endif %}
 
 ),
@@ -46,9 +77,17 @@ windowed as (
         cast(sum(carts) over last_30_days as bigint) as carts_30d,
         cast(sum(purchases) over last_30_days as bigint) as purchases_30d,
         cast(sum(events) over last_30_days as bigint) as events_30d,
+        {%- if incremental %}
+        cast(coalesce(earlier_events, 0) + sum(events) over all_days as bigint) as events_total,
+        cast(coalesce(earlier_new_users, 0) + sum(new_users) over all_days as bigint)
+            as users_total,
+        {{ epoch_seconds('coalesce(earlier_first_event_at, min(first_event_at) over all_days)') }}
+            as first_seen_epoch_s,
+        {%- else %}
         cast(sum(events) over all_days as bigint) as events_total,
         cast(sum(new_users) over all_days as bigint) as users_total,
         {{ epoch_seconds('min(first_event_at) over all_days') }} as first_seen_epoch_s,
+        {%- endif %}
         {{ epoch_seconds('last_event_at') }} as last_event_epoch_s
     from int_events_aggregated_to_item_days
     window

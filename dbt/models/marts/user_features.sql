@@ -12,21 +12,57 @@
   are lists, the bulk of this mart's bytes, and storing them twice cost more than the rest of
   the mart.
 
-  Incremental: rows from incremental_since_day on, recomputed from the whole history of the
-  users active on those days; other users' rows and earlier days stay stored.
+  Incremental: rows from incremental_since_day on for the users active on those days; other
+  users' rows and earlier days stay stored. Only the last 30 days are windowed again: the
+  all-history totals start from the sums of the user's days before that window, and the
+  recent items from the list as it stood before incremental_since_day (the user's top items
+  by last touch then, which is what the day-by-day walk yields).
 -#}
 {%- set incremental = is_incremental_build() -%}
 {%- set keep_items = var('recent_items') | int -%}
 {%- set keep_categories = var('top_categories') | int -%}
 
-with recursive int_events_aggregated_to_user_days as (
+with recursive {% if incremental -%}
+active_users as {{ cte_materialized() }} (
 
-    select * from {{ ref('int_events_aggregated_to_user_days') }}
+    select distinct user_id from {{ ref('int_events_aggregated_to_user_days') }}
+    where day_number >= {{ incremental_since_day() }}
+
+),
+
+-- The active users' days before the 30-day windows of the rebuilt rows, summed once.
+earlier_totals as (
+
+    select
+        user_id,
+        sum(events) as events,
+        sum(new_sessions) as new_sessions,
+        sum(new_items) as new_items,
+        min(first_event_at) as first_event_at
+    from {{ ref('int_events_aggregated_to_user_days') }}
+    where day_number < {{ incremental_since_day() }} - 29
+        and user_id in (select user_id from active_users)
+    group by user_id
+
+),
+
+{% endif -%}
+int_events_aggregated_to_user_days as (
+
     {%- if incremental %}
-    where user_id in (
-        select user_id from {{ ref('int_events_aggregated_to_user_days') }}
-        where day_number >= {{ incremental_since_day() }}
-    )
+    select
+        user_days.*,
+        earlier_totals.events as earlier_events,
+        earlier_totals.new_sessions as earlier_new_sessions,
+        earlier_totals.new_items as earlier_new_items,
+        earlier_totals.first_event_at as earlier_first_event_at
+    from {{ ref('int_events_aggregated_to_user_days') }} as user_days
+    left join earlier_totals
+        on user_days.user_id = earlier_totals.user_id
+    where user_days.day_number >= {{ incremental_since_day() }} - 29
+        and user_days.user_id in (select user_id from active_users)
+    {%- else %}
+    select * from {{ ref('int_events_aggregated_to_user_days') }}
     {%- endif %}
 
 ),
@@ -36,7 +72,8 @@ int_events_aggregated_to_user_item_days as (
     select user_id, item_id, feature_date, last_event_at
     from {{ ref('int_events_aggregated_to_user_item_days') }}
     {%- if incremental %}
-    where user_id in (select user_id from int_events_aggregated_to_user_days)
+    where day_number >= {{ incremental_since_day() }}
+        and user_id in (select user_id from active_users)
     {%- endif %}
 
 ),
@@ -48,7 +85,7 @@ fct_events as (
     where category is not null
     {%- if incremental %}
         and {{ day_number('event_timestamp') }} >= {{ incremental_since_day() }} - 29
-        and user_id in (select user_id from int_events_aggregated_to_user_days)
+        and user_id in (select user_id from active_users)
     {%- endif %}
 
 ),
@@ -70,11 +107,23 @@ windowed as (
         cast(sum(carts) over last_30_days as bigint) as carts_30d,
         cast(sum(purchases) over last_30_days as bigint) as purchases_30d,
         cast(sum(events) over last_30_days as bigint) as events_30d,
+        {%- if incremental %}
+        cast(coalesce(earlier_events, 0) + sum(events) over all_days as bigint)
+            as events_total,
+        cast(coalesce(earlier_new_sessions, 0) + sum(new_sessions) over all_days as bigint)
+            as sessions_total,
+        cast(coalesce(earlier_new_items, 0) + sum(new_items) over all_days as bigint)
+            as distinct_items_total,
+        {{ epoch_seconds(
+            'coalesce(earlier_first_event_at, min(first_event_at) over all_days)'
+        ) }} as first_event_epoch_s,
+        {%- else %}
         cast(sum(events) over all_days as bigint) as events_total,
         cast(sum(new_sessions) over all_days as bigint) as sessions_total,
         cast(sum(new_items) over all_days as bigint) as distinct_items_total,
-        count(*) over last_30_days as active_days_30d,
         {{ epoch_seconds('min(first_event_at) over all_days') }} as first_event_epoch_s,
+        {%- endif %}
+        count(*) over last_30_days as active_days_30d,
         {{ epoch_seconds('last_event_at') }} as last_event_epoch_s,
         sum(price_sum) over last_30_days / nullif(sum(priced_events) over last_30_days, 0)
             as avg_price_30d
@@ -101,6 +150,30 @@ windowed as (
 -- n + 1 with a constant filter rather than a join key, so each iteration probes only the
 -- rows it needs. The work stays linear in user-days, where joining every day to all earlier
 -- events would grow with the square of a user's history.
+{%- if incremental %}
+-- Incremental: the walk starts from the list as it stood before incremental_since_day, a
+-- pseudo-day holding each item's last touch then (the walk's list on a day is the top items
+-- by last touch up to it, ties by item_id), so only the new days are walked.
+item_touches as (
+
+    select user_id, feature_date, item_id, last_event_at
+    from int_events_aggregated_to_user_item_days
+
+    union all
+
+    select
+        user_id,
+        {{ day_date(incremental_since_day() ~ ' - 1') }} as feature_date,
+        item_id,
+        max(last_event_at) as last_event_at
+    from {{ ref('int_events_aggregated_to_user_item_days') }}
+    where day_number < {{ incremental_since_day() }}
+        and user_id in (select user_id from active_users)
+    group by user_id, item_id
+
+),
+{%- endif %}
+
 day_lists as {{ cte_materialized() }} (
 
     select
@@ -116,7 +189,7 @@ day_lists as {{ cte_materialized() }} (
             ),
             'x', 'x.item_id'
         ) }} as day_item_ids
-    from int_events_aggregated_to_user_item_days
+    from {{ 'item_touches' if incremental else 'int_events_aggregated_to_user_item_days' }}
     group by user_id, feature_date
 
 ),
@@ -181,6 +254,9 @@ category_windows as (
         and offered_category_days.bucket = {{ int_div('windowed.day_number', 30) }}
         and offered_category_days.day_number
             between windowed.day_number - 29 and windowed.day_number
+    {%- if incremental %}
+    where windowed.day_number >= {{ incremental_since_day() }}
+    {%- endif %}
     group by all
 
 ),
