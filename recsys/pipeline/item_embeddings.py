@@ -21,7 +21,11 @@ The rules, per feature snapshot (point in time: only events strictly before snap
   symmetric PPMI matrix this keeps the components of positive eigenvalues);
 - an item's list holds the `top_k` items of highest cosine similarity above 0, similarity
   descending, ties by neighbour id ascending. Only items seen before the snapshot have a
-  vector, so only they are listed or listed as neighbours.
+  vector, so only they are listed or listed as neighbours. Up to `EXACT_MAX_ITEMS` items the
+  search is exact; above, it compares each item with the items of the `PROBES` clusters
+  nearest its own (spherical k-means, fixed seed): an exact search costs items^2 x dims per
+  snapshot (815 s for 158k items on 5M events), the clustered one about 1/40 of that, and it
+  finds ~95% of the exact lists' items (tests/recsys/pipeline/test_item_embeddings.py).
 The matrix of a snapshot holds only the items seen before it, in item_id order, so events
 after a snapshot never change its lists (a new item changes no row or column of it).
 """
@@ -44,6 +48,9 @@ OVERSAMPLE = 10  # extra random directions of the range finder (Halko et al. 201
 POWER_ITERATIONS = 4  # subspace iterations: PPMI spectra decay slowly
 SEED = 20260101  # the range finder's random matrix; fixed so builds are reproducible
 BLOCK_ROWS = 1024  # rows of the similarity matrix computed at once (memory: rows x items)
+EXACT_MAX_ITEMS = 20_000  # above this many items, search the nearest clusters only
+PROBES = 10  # clusters searched per item: its own and the 9 whose centroids are nearest it
+KMEANS_ROUNDS = 6
 
 
 def item_embeddings(
@@ -210,14 +217,23 @@ def _orthonormal(block: np.ndarray) -> np.ndarray:
 
 
 def _top_cosine(
-    vectors: np.ndarray, top_k: int
+    vectors: np.ndarray, top_k: int, *, exact_max: int = EXACT_MAX_ITEMS
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Each row's `top_k` most cosine-similar other rows with similarity > 0."""
+    """Each row's `top_k` most cosine-similar other rows with similarity > 0 (exact up to
+    `exact_max` rows, within the nearest clusters above)."""
     norms = np.linalg.norm(vectors, axis=1)
     has = norms > 0
     unit = np.zeros_like(vectors, dtype=np.float32)
     unit[has] = (vectors[has] / norms[has, None]).astype(np.float32)
-    size = len(vectors)
+    if len(unit) > exact_max:
+        return _top_cosine_clustered(unit, top_k)
+    return _top_cosine_exact(unit, top_k)
+
+
+def _top_cosine_exact(
+    unit: np.ndarray, top_k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    size = len(unit)
     owners_out, sizes_out, neighbours_out, scores_out = [], [], [], []
     for start in range(0, size, BLOCK_ROWS):
         stop = min(size, start + BLOCK_ROWS)
@@ -237,6 +253,83 @@ def _top_cosine(
         np.concatenate(neighbours_out),
         np.concatenate(scores_out),
     )
+
+
+def _top_cosine_clustered(
+    unit: np.ndarray, top_k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`_top_cosine_exact` within clusters: each item against the members of the PROBES
+    clusters nearest its own (an inverted-file search, as in FAISS's IVF), ties as there.
+
+    Rows without a vector are left out: they have no list and are in no list.
+    """
+    live = np.flatnonzero(unit.any(axis=1))  # ascending, so column order (ties) is kept
+    vectors = unit[live]
+    lists = min(len(live), max(PROBES, int(2 * np.sqrt(len(live)))))
+    if lists == 0:
+        return no_lists()
+    centroids, assign = _spherical_kmeans(vectors, lists)
+    order = np.argsort(assign, kind="stable")  # members of each cluster, ascending rows
+    bounds = np.searchsorted(assign[order], np.arange(lists + 1))
+    nearest = np.argsort(-(centroids @ centroids.T), axis=1, kind="stable")
+    owners_out, sizes_out, neighbours_out, scores_out = [], [], [], []
+    for cluster in range(lists):
+        queries = order[bounds[cluster] : bounds[cluster + 1]]
+        if not len(queries):
+            continue
+        probed = sorted({cluster, *nearest[cluster, :PROBES].tolist()})
+        candidates = np.sort(np.concatenate([order[bounds[c] : bounds[c + 1]] for c in probed]))
+        for start in range(0, len(queries), BLOCK_ROWS):
+            block = queries[start : start + BLOCK_ROWS]
+            similarity = vectors[block] @ vectors[candidates].T
+            similarity[np.arange(len(block)), np.searchsorted(candidates, block)] = 0.0
+            owners, lengths, neighbours, scores = _rank_rows(similarity, top_k, 0)
+            owners_out.append(live[block[owners]])
+            sizes_out.append(lengths)
+            neighbours_out.append(live[candidates[neighbours]])
+            scores_out.append(scores)
+    if not owners_out:
+        return no_lists()
+    owners = np.concatenate(owners_out)
+    lengths = np.concatenate(sizes_out)
+    neighbours = np.concatenate(neighbours_out)
+    scores = np.concatenate(scores_out)
+    # back to ascending owners: move each owner's run of neighbours along with it
+    starts = np.zeros(len(lengths), np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    by_owner = np.argsort(owners, kind="stable")
+    lengths = lengths[by_owner]
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    gather = np.repeat(starts[by_owner] - offsets[:-1], lengths) + np.arange(offsets[-1])
+    return owners[by_owner], offsets, neighbours[gather], scores[gather]
+
+
+def _spherical_kmeans(unit: np.ndarray, lists: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unit centroids and each row's cluster: k-means on cosine, fixed seed, few rounds."""
+    random = np.random.default_rng(SEED)
+    centroids = unit[np.sort(random.choice(len(unit), lists, replace=False))].copy()
+    assign = _assign(unit, centroids)
+    for _ in range(KMEANS_ROUNDS):
+        members = sp.csr_matrix(
+            (np.ones(len(unit), np.float32), (assign, np.arange(len(unit)))),
+            shape=(lists, len(unit)),
+        )
+        sums = np.asarray(members @ unit)
+        norms = np.linalg.norm(sums, axis=1)
+        moved = norms > 0  # an emptied cluster keeps its centroid
+        centroids[moved] = sums[moved] / norms[moved, None]
+        assign = _assign(unit, centroids)
+    return centroids, assign
+
+
+def _assign(unit: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    out = np.empty(len(unit), np.int64)
+    for start in range(0, len(unit), 8 * BLOCK_ROWS):
+        out[start : start + 8 * BLOCK_ROWS] = np.argmax(
+            unit[start : start + 8 * BLOCK_ROWS] @ centroids.T, axis=1
+        )
+    return out
 
 
 @njit(cache=True)
