@@ -19,7 +19,7 @@ from recsys import import_with_gc_paused
 from recsys.config import FEAST_ENV_NAMES
 from recsys.redis_runtime import RedisServer, export_redis_env, start_redis
 from tests.cluster import redis_cluster  # noqa: F401  (a session fixture)
-from tests.world import World, build_world, shared_world
+from tests.world import World, build_world
 
 # Their first imports are long: done here, before any test's garbage exists, and never again
 # inside a test (see import_with_gc_paused).
@@ -133,10 +133,5 @@ def world(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -
     """Generated events built into features, a trained model and batch recommendations.
 
     Lives in Redis database 1 of the session's own server; other tests use other databases.
-    Under pytest-xdist it is built once for the run and each worker gets its own copy.
     """
-    root = tmp_path_factory.mktemp("world")
-    redis_url = redis_server.url.rsplit("/", 1)[0] + "/1"
-    if os.environ.get("PYTEST_XDIST_WORKER") is None:
-        return build_world(root, redis_url)
-    return shared_world(tmp_path_factory.getbasetemp().parent, root, redis_url)
+    return build_world(tmp_path_factory.mktemp("world"), redis_server.url.rsplit("/", 1)[0] + "/1")

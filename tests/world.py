@@ -8,7 +8,6 @@ change state (promote a model, stop Redis) build their own copies or undo what t
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -116,24 +115,6 @@ def batch_score_users() -> None:
     )
 
 
-def copy_world(world: World, target: Path, *, models: bool = True) -> Path:
-    """The world's data dir without what servers wrote into it (served events, impressions,
-    shared catalog versions) or run files, and models only if asked."""
-    ignore = ["run", "served", "impressions", "catalog"] + ([] if models else ["models"])
-    shutil.copytree(world.data_dir, target, symlinks=True, ignore=shutil.ignore_patterns(*ignore))
-    return target
-
-
-def materialize_into(data_dir: Path, redis_url: str) -> None:
-    """Materialize a copy's features into another Redis (the fast engine, every view)."""
-    from recsys.pipeline.materialize import materialize
-    from recsys.redis_runtime import export_redis_env
-
-    with environment({"RECSYS_DATA_DIR": str(data_dir), "REDIS_URL": redis_url}):
-        export_redis_env(redis_url)
-        materialize(start=None, end=None, incremental=False, views=None, engine="fast")
-
-
 def build_world(root: Path, redis_url: str) -> World:
     """Everything from raw events to a promoted model and batch recommendations."""
     world_env = {"RECSYS_DATA_DIR": str(root / "data"), "REDIS_URL": redis_url}
@@ -142,26 +123,3 @@ def build_world(root: Path, redis_url: str) -> World:
         version = train_model()
         batch_score_users()
     return World(data_dir=root / "data", redis_url=redis_url, model_version=version)
-
-
-def shared_world(shared: Path, root: Path, redis_url: str) -> World:
-    """The world built once per run and copied: for pytest-xdist workers.
-
-    The first worker to ask builds it under `shared` (the run's folder every worker sees),
-    holding a file lock the others wait on; each worker then works on its own copy, its
-    files and Redis database its own, as if it had built the world itself. One build instead
-    of one per worker saves about a minute of the 2 cores' time.
-    """
-    from filelock import FileLock
-
-    built = shared / "world"
-    with FileLock(str(shared / "world.lock")):
-        done = built / "built-version"
-        if not done.exists():
-            shutil.rmtree(built, ignore_errors=True)  # a worker that died mid-build
-            version = build_world(built, redis_url).model_version
-            done.write_text(version)
-        version = done.read_text()
-    data_dir = copy_world(World(built / "data", redis_url, version), root / "data")
-    materialize_into(data_dir, redis_url)
-    return World(data_dir=data_dir, redis_url=redis_url, model_version=version)

@@ -6,12 +6,21 @@ counts the files its server writes works on a copy made here.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+from recsys.pipeline.materialize import materialize
+from recsys.redis_runtime import export_redis_env
 from tests.serving.conftest import LiveServer
-from tests.world import World, copy_world, materialize_into
+from tests.world import World, environment
 
-__all__ = ["copy_world", "materialize_into", "night_copy", "user_with_batch"]
+
+def copy_world(world: World, target: Path, *, models: bool = True) -> Path:
+    """The world's data dir without what servers wrote into it (served events, impressions,
+    shared catalog versions) or run files, and models only if asked."""
+    ignore = ["run", "served", "impressions", "catalog"] + ([] if models else ["models"])
+    shutil.copytree(world.data_dir, target, symlinks=True, ignore=shutil.ignore_patterns(*ignore))
+    return target
 
 
 def night_copy(world: World, target: Path, database: int) -> dict[str, str]:
@@ -26,6 +35,13 @@ def night_copy(world: World, target: Path, database: int) -> dict[str, str]:
         "REDIS_URL": url,
         **feast_env(url),
     }
+
+
+def materialize_into(data_dir: Path, redis_url: str) -> None:
+    """Materialize a copy's features into another Redis (the fast engine, every view)."""
+    with environment({"RECSYS_DATA_DIR": str(data_dir), "REDIS_URL": redis_url}):
+        export_redis_env(redis_url)
+        materialize(start=None, end=None, incremental=False, views=None, engine="fast")
 
 
 def user_with_batch(live: LiveServer) -> str:
