@@ -66,7 +66,8 @@ def materialize(df, con):
 {%- endmacro %}
 
 
-{% macro parquet_view(location, options='') %}
+{% macro parquet_view(location, options='', source=none) %}
+  {#- A view over the Parquet file at `location`, or over the SQL `source` when given. -#}
   {%- set existing_relation = load_cached_relation(this) -%}
   {%- set target_relation = this.incorporate(type='view') -%}
 
@@ -75,7 +76,11 @@ def materialize(df, con):
   {% endif %}
   {% call statement('create_view') -%}
     create or replace view {{ target_relation }} as
+    {%- if source is not none %}
+      {{ source }}
+    {%- else %}
       select * from read_parquet('{{ location }}'{{ ', ' ~ options if options }})
+    {%- endif %}
   {%- endcall %}
 
   {{ run_hooks(post_hooks, inside_transaction=True) }}
@@ -92,6 +97,8 @@ def materialize(df, con):
   build rewrites the folder (COPY ... OVERWRITE); an incremental build (is_incremental_build)
   writes only the partitions its query returns, replacing them whole, and leaves the others.
   So an incremental query must return every row of each partition it returns.
+  A build that leaves no partition at all (no rows) reads as the query's columns and no rows
+  (`partitioned_source`): a glob that matches no file is an error to DuckDB.
 -#}
 
 {% macro partition_folder(identifier=none) -%}
@@ -101,6 +108,15 @@ def materialize(df, con):
 
 {% macro partition_glob(identifier=none) -%}
   {{ partition_folder(identifier) }}/*/*.parquet
+{%- endmacro %}
+
+
+{% macro partitioned_source() -%}
+  {%- if landing_file_count("'" ~ partition_glob() ~ "'") > 0 -%}
+    select * from read_parquet('{{ partition_glob() }}', hive_partitioning = false)
+  {%- else -%}
+    select * from ({{ compiled_code }}) limit 0
+  {%- endif -%}
 {%- endmacro %}
 
 
@@ -166,8 +182,7 @@ def materialize(df, con):
         one COPY of them (readers keep one file per mart). -#}
     {{ parquet_partitioned_write(config.get('incremental_partition')) }}
     {% call statement('export') -%}
-      copy (select * from read_parquet('{{ partition_glob() }}', hive_partitioning = false))
-        to '{{ location }}' ({{ parquet_options('exports') }})
+      copy ({{ partitioned_source() }}) to '{{ location }}' ({{ parquet_options('exports') }})
     {%- endcall %}
   {%- else -%}
   {% call statement('main', language=model.language) -%}
@@ -183,7 +198,7 @@ def materialize(df, con):
   {{ parquet_pre_hooks() }}
   {%- if config.get('incremental_partition') -%}
     {{ parquet_partitioned_write(config.get('incremental_partition')) }}
-    {{ return(parquet_view(partition_glob(), "hive_partitioning = false")) }}
+    {{ return(parquet_view(none, source=partitioned_source())) }}
   {%- else -%}
   {% call statement('main', language=model.language) -%}
     {{ parquet_write(location, 'warehouse_files') }}
