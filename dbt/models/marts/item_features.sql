@@ -14,23 +14,17 @@
 with {% if incremental -%}
 active_items as {{ cte_materialized() }} (
 
-    select distinct item_id from {{ ref('int_events_aggregated_to_item_days') }}
-    where day_number >= {{ incremental_since_day() }}
+    {{ active_entities(ref('int_events_aggregated_to_item_days'), 'item_id') }}
 
 ),
 
 -- The active items' days before the 30-day windows of the rebuilt rows, summed once.
 earlier_totals as (
 
-    select
-        item_id,
-        sum(events) as events,
-        sum(new_users) as new_users,
-        min(first_event_at) as first_event_at
-    from {{ ref('int_events_aggregated_to_item_days') }}
-    where day_number < {{ incremental_since_day() }} - 29
-        and item_id in (select item_id from active_items)
-    group by item_id
+    {{ earlier_totals(
+        ref('int_events_aggregated_to_item_days'), 'item_id', 'active_items',
+        ['events', 'new_users']
+    ) }}
 
 ),
 

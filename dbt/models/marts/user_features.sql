@@ -25,24 +25,17 @@
 with recursive {% if incremental -%}
 active_users as {{ cte_materialized() }} (
 
-    select distinct user_id from {{ ref('int_events_aggregated_to_user_days') }}
-    where day_number >= {{ incremental_since_day() }}
+    {{ active_entities(ref('int_events_aggregated_to_user_days'), 'user_id') }}
 
 ),
 
 -- The active users' days before the 30-day windows of the rebuilt rows, summed once.
 earlier_totals as (
 
-    select
-        user_id,
-        sum(events) as events,
-        sum(new_sessions) as new_sessions,
-        sum(new_items) as new_items,
-        min(first_event_at) as first_event_at
-    from {{ ref('int_events_aggregated_to_user_days') }}
-    where day_number < {{ incremental_since_day() }} - 29
-        and user_id in (select user_id from active_users)
-    group by user_id
+    {{ earlier_totals(
+        ref('int_events_aggregated_to_user_days'), 'user_id', 'active_users',
+        ['events', 'new_sessions', 'new_items']
+    ) }}
 
 ),
 
