@@ -328,6 +328,10 @@ class Settings(BaseSettings):
     # for this long (recsys/pipeline/nightly.py).
     max_night_age_hours: float = Field(36.0, gt=0, validation_alias="RECSYS_MAX_NIGHT_AGE_HOURS")
     event_id_ttl_days: float = Field(7.0, gt=0, validation_alias="RECSYS_EVENT_ID_TTL_DAYS")
+    # dbt var list_refresh_days for every build: 0 computes item_embeddings' and item_rules'
+    # lists at each snapshot; N > 0 on an N-day grid, so most nights reuse stored lists
+    # (recsys/pipeline/snapshot_lists.py; 7 = weekly, the setting for nightly builds).
+    list_refresh_days: int = Field(0, ge=0, le=366, validation_alias="RECSYS_LIST_REFRESH_DAYS")
     max_future_skew_minutes: float = Field(
         5.0, ge=0, validation_alias="RECSYS_MAX_FUTURE_SKEW_MINUTES"
     )

@@ -18,12 +18,22 @@ def test_dbt_project_defaults_equal_the_contract() -> None:
     project = yaml.safe_load((ROOT / "dbt" / "dbt_project.yml").read_text())
     assert project["vars"]["session_gap_minutes"] == contract.SESSION_GAP_MINUTES
     assert project["vars"]["max_session_events"] == contract.MAX_SESSION_EVENTS
+    assert project["vars"]["list_refresh_days"] == Settings().list_refresh_days == 0
 
 
 def test_builds_pass_the_servers_session_gap(monkeypatch: pytest.MonkeyPatch) -> None:
     assert contract_vars()["session_gap_minutes"] == contract.SESSION_GAP_MINUTES
     monkeypatch.setenv("RECSYS_SESSION_GAP_MINUTES", "45")
     assert contract_vars()["session_gap_minutes"] == 45 == Settings().session_gap_minutes
+
+
+def test_builds_pass_the_list_refresh_grid(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert contract_vars()["list_refresh_days"] == 0
+    monkeypatch.setenv("RECSYS_LIST_REFRESH_DAYS", "7")
+    assert contract_vars()["list_refresh_days"] == 7
+    monkeypatch.setenv("RECSYS_LIST_REFRESH_DAYS", "-1")
+    with pytest.raises(ValueError, match="RECSYS_LIST_REFRESH_DAYS"):
+        contract_vars()
 
 
 def test_feast_repo_names_come_from_the_contract() -> None:

@@ -381,11 +381,15 @@ def contract_vars() -> dict[str, Any]:
     The gap comes from RECSYS_SESSION_GAP_MINUTES (default: the contract's), so one setting
     moves the server's rolling sessions and dbt's sessionization together; dbt_project.yml
     holds the same defaults for plain `dbt` runs (a test keeps them equal).
+    list_refresh_days comes from RECSYS_LIST_REFRESH_DAYS, so `recsys build`, `recsys nightly`
+    and the Dagster graph agree on it (a var passed with --vars still wins).
     """
-    gap = Settings().session_gap_minutes
+    settings = Settings()
+    gap = settings.session_gap_minutes
     return {
         "session_gap_minutes": int(gap) if gap == int(gap) else gap,
         "max_session_events": MAX_SESSION_EVENTS,
+        "list_refresh_days": settings.list_refresh_days,
         **ids.dbt_vars(),
     }
 

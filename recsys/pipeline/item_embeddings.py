@@ -1,8 +1,8 @@
 """Item embeddings learned from sessions, and each item's nearest neighbours in them.
 
 Part of the dbt project's dependencies: dbt's `item_embeddings` model
-(dbt/models/marts/item_embeddings.py) imports this module and nothing else of the project, so
-it depends only on numpy, scipy, threadpoolctl, pyarrow and numba.
+(dbt/models/marts/item_embeddings.py) imports this module, which imports only snapshot_lists
+of the project, so it depends only on numpy, scipy, threadpoolctl, pyarrow and numba.
 
 Why: co-visitation and sequential rules only link items that were seen together; an
 embedding also links items that share neighbours (two films watched after the same ones),
@@ -28,10 +28,13 @@ The rules, per feature snapshot (point in time: only events strictly before snap
   finds ~95% of the exact lists' items (tests/recsys/pipeline/test_item_embeddings.py).
 The matrix of a snapshot holds only the items seen before it, in item_id order, so events
 after a snapshot never change its lists (a new item changes no row or column of it).
+With var list_refresh_days > 0 a snapshot's lists are those of the latest grid midnight at or
+before it, and incremental builds reuse list sets already computed (snapshot_lists.py).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,6 +42,9 @@ import pyarrow as pa
 import scipy.sparse as sp
 from numba import njit
 from threadpoolctl import threadpool_limits
+
+from recsys.pipeline import snapshot_lists
+from recsys.pipeline.snapshot_lists import ListStore, per_snapshot
 
 if TYPE_CHECKING:
     import duckdb
@@ -62,6 +68,9 @@ def item_embeddings(
     dims: int,
     top_k: int,
     window: int,
+    refresh_days: int = 0,
+    data_dir: str | None = None,
+    reuse: bool = False,
 ) -> pa.Table:
     """Every item's nearest neighbours in the session embedding at every snapshot.
 
@@ -73,6 +82,10 @@ def item_embeddings(
         dims: Embedding dimensions (var embed_dims).
         top_k: Neighbours kept per item (var embed_top_k).
         window: Largest distance in a session that counts as co-occurrence (var embed_window).
+        refresh_days: Grid of the lists' cut-offs in days, 0 = each snapshot (var
+            list_refresh_days; recsys/pipeline/snapshot_lists.py).
+        data_dir: Where computed list sets are stored ($RECSYS_DATA_DIR); None stores none.
+        reuse: Reuse stored list sets whose events match (incremental builds).
 
     Returns:
         One row per item and snapshot with at least one neighbour: item_id, snapshot_name,
@@ -81,29 +94,38 @@ def item_embeddings(
     for name, value in (("embed_dims", dims), ("embed_top_k", top_k), ("embed_window", window)):
         if value < 1:
             raise ValueError(f"var {name}: expected a whole number >= 1, found {value}")
-    snapshot_rows, names, n_keys, session, item_key, at_us = session_events(
+    snapshot_rows, names, n_keys, session, item_key, at_us, event_hash = session_events(
         con, events=events, items=items, snapshots=snapshots
     )
-    parts = []
+    store = ListStore.open(
+        data_dir,
+        "item_embeddings",
+        {"dims": dims, "top_k": top_k, "window": window},
+        [Path(__file__), Path(snapshot_lists.__file__)],
+        reuse=reuse,
+    )
+
+    def compute(before: np.ndarray) -> pa.Table:
+        lists = nearest_neighbours(
+            session[before], item_key[before], n_keys, dims=dims, top_k=top_k, window=window
+        )
+        return lists_table(names, "embed", *lists)
+
     # One BLAS thread: the products here are small (items x 74), and OpenBLAS's threads
     # spin-waiting for each other cost 20-30x the CPU time on a busy 2-core host (8 s vs
     # 0.3 s per snapshot of 150k events, measured); dbt runs other models meanwhile anyway.
     with threadpool_limits(limits=1, user_api="blas"):
-        for snapshot_name, cutoff in snapshot_rows:
-            before = at_us < cutoff
-            neighbours = nearest_neighbours(
-                session[before],
-                item_key[before],
-                n_keys,
-                dims=dims,
-                top_k=top_k,
-                window=window,
-            )
-            parts.append(
-                snapshot_rows_table(names, "embed", snapshot_name, int(cutoff), *neighbours)
-            )
+        parts = per_snapshot(
+            snapshot_rows,
+            at_us=at_us,
+            event_hash=event_hash,
+            refresh_days=refresh_days,
+            store=store,
+            compute=compute,
+            label=label_snapshot,
+        )
     if not parts:
-        return snapshot_rows_table(names, "embed", "", 0, *no_lists())
+        return label_snapshot(lists_table(names, "embed", *no_lists()), "", 0)
     return pa.concat_tables(parts)
 
 
@@ -113,11 +135,12 @@ def session_events(
     events: duckdb.DuckDBPyRelation,
     items: duckdb.DuckDBPyRelation,
     snapshots: duckdb.DuckDBPyRelation,
-) -> tuple[list[tuple[str, int]], pa.Array, int, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[list[tuple[str, int]], pa.Array, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The events as arrays in (session, position) order, for the per-snapshot list models.
 
     Returns (snapshots as (name, snapshot_at in epoch us) in snapshot order, item ids by key
-    - 1, number of keys + 1, dense session number, item key, event time in epoch us).
+    - 1, number of keys + 1, dense session number, item key, event time in epoch us, a hash
+    of each event's session id, position and item id for snapshot_lists.fingerprint).
     """
     snapshot = snapshots.order("snapshot_index").select(
         "snapshot_name, epoch_us(snapshot_at) as at_us"
@@ -133,7 +156,8 @@ def session_events(
     try:
         table = con.sql(
             "select dense_rank() over (order by e.session_id) as session,"
-            " k.item_key, epoch_us(e.event_timestamp) as at_us"
+            " k.item_key, epoch_us(e.event_timestamp) as at_us,"
+            " hash(e.session_id, e.session_position, e.item_id) as event_hash"
             " from _list_events e join _list_items k using (item_id)"
             " order by e.session_id, e.session_position"
         ).to_arrow_table()
@@ -143,7 +167,8 @@ def session_events(
     session = np.ascontiguousarray(table["session"].to_numpy(), np.int64)
     item_key = np.ascontiguousarray(table["item_key"].to_numpy(), np.int64)
     at_us = np.ascontiguousarray(table["at_us"].to_numpy(), np.int64)
-    return snapshot_rows, names, len(keys) + 1, session, item_key, at_us
+    event_hash = np.ascontiguousarray(table["event_hash"].to_numpy(), np.uint64)
+    return snapshot_rows, names, len(keys) + 1, session, item_key, at_us, event_hash
 
 
 def nearest_neighbours(
@@ -415,26 +440,20 @@ def no_lists() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
-def snapshot_rows_table(
+def lists_table(
     names: pa.Array,
     prefix: str,
-    name: str,
-    at_us: int,
     owners: np.ndarray,
     offsets: np.ndarray,
     neighbours: np.ndarray,
     scores: np.ndarray,
 ) -> pa.Table:
-    """One snapshot's rows; owners and neighbours are item keys (1..n); lists are named
+    """One snapshot's lists; owners and neighbours are item keys (1..n); lists are named
     `{prefix}_item_ids` and `{prefix}_scores`."""
     list_offsets = pa.array(offsets.astype(np.int32))
     return pa.table(
         {
             "item_id": names.take(pa.array(owners - 1)),
-            "snapshot_name": pa.array([name] * len(owners), pa.string()),
-            "event_timestamp": pa.array(np.full(len(owners), at_us, np.int64)).cast(
-                pa.timestamp("us", tz="UTC")
-            ),
             f"{prefix}_item_ids": pa.ListArray.from_arrays(
                 list_offsets, names.take(pa.array(neighbours - 1))
             ),
@@ -443,3 +462,11 @@ def snapshot_rows_table(
             ),
         }
     )
+
+
+def label_snapshot(lists: pa.Table, name: str, at_us: int) -> pa.Table:
+    """`lists` as the model's rows: snapshot_name and event_timestamp after item_id."""
+    rows = len(lists)
+    at = pa.array(np.full(rows, at_us, np.int64)).cast(pa.timestamp("us", tz="UTC"))
+    labelled = lists.add_column(1, "snapshot_name", pa.array([name] * rows, pa.string()))
+    return labelled.add_column(2, "event_timestamp", at)

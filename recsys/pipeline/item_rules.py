@@ -1,8 +1,8 @@
 """Sequential rules (SR) per item: which items follow it in sessions, by a gap-decayed count.
 
 Part of the dbt project's dependencies: dbt's `item_rules` model (dbt/models/marts/
-item_rules.py) imports this module and item_embeddings (for the shared event loading), nothing
-else of the project.
+item_rules.py) imports this module, which imports item_embeddings (for the shared event
+loading) and snapshot_lists, nothing else of the project.
 
 Why a second sequential list: `item_neighbors`' sequential scores look 3 positions ahead and
 are decayed by time and event type, summed over the whole context; SR (Ludewig & Jannach
@@ -16,18 +16,23 @@ The rules, per feature snapshot (point in time: only events strictly before snap
 - an item's list holds its `top_k` heaviest rules, weight descending, ties by item id
   ascending (item keys follow item_id order).
 Events after a snapshot never change its lists: a pair counts only when both its events are
-before the snapshot.
+before the snapshot. With var list_refresh_days > 0 a snapshot's lists are those of the latest
+grid midnight at or before it, and incremental builds reuse list sets already computed
+(snapshot_lists.py).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 from numba import njit
 
-from recsys.pipeline.item_embeddings import no_lists, session_events, snapshot_rows_table
+from recsys.pipeline import item_embeddings, snapshot_lists
+from recsys.pipeline.item_embeddings import label_snapshot, lists_table, no_lists, session_events
+from recsys.pipeline.snapshot_lists import ListStore, per_snapshot
 
 if TYPE_CHECKING:
     import duckdb
@@ -41,6 +46,9 @@ def item_rules(
     snapshots: duckdb.DuckDBPyRelation,
     top_k: int,
     window: int,
+    refresh_days: int = 0,
+    data_dir: str | None = None,
+    reuse: bool = False,
 ) -> pa.Table:
     """Every item's heaviest sequential rules at every snapshot.
 
@@ -51,6 +59,7 @@ def item_rules(
         snapshots: feature_snapshots (snapshot_name, snapshot_at, snapshot_index).
         top_k: Rules kept per item (var rules_top_k).
         window: Largest gap in positions a rule spans (var rules_window).
+        refresh_days, data_dir, reuse: As for item_embeddings.item_embeddings.
 
     Returns:
         One row per item and snapshot with at least one rule: item_id, snapshot_name,
@@ -59,18 +68,34 @@ def item_rules(
     for name, value in (("rules_top_k", top_k), ("rules_window", window)):
         if value < 1:
             raise ValueError(f"var {name}: expected a whole number >= 1, found {value}")
-    snapshot_rows, names, n_keys, session, item_key, at_us = session_events(
+    snapshot_rows, names, n_keys, session, item_key, at_us, event_hash = session_events(
         con, events=events, items=items, snapshots=snapshots
     )
-    parts = []
-    for snapshot_name, cutoff in snapshot_rows:
-        before = at_us < cutoff
+    store = ListStore.open(
+        data_dir,
+        "item_rules",
+        {"top_k": top_k, "window": window},
+        [Path(__file__), Path(item_embeddings.__file__), Path(snapshot_lists.__file__)],
+        reuse=reuse,
+    )
+
+    def compute(before: np.ndarray) -> pa.Table:
         lists = sequential_rules(
             session[before], item_key[before], n_keys, top_k=top_k, window=window
         )
-        parts.append(snapshot_rows_table(names, "rule", snapshot_name, cutoff, *lists))
+        return lists_table(names, "rule", *lists)
+
+    parts = per_snapshot(
+        snapshot_rows,
+        at_us=at_us,
+        event_hash=event_hash,
+        refresh_days=refresh_days,
+        store=store,
+        compute=compute,
+        label=label_snapshot,
+    )
     if not parts:
-        return snapshot_rows_table(names, "rule", "", 0, *no_lists())
+        return label_snapshot(lists_table(names, "rule", *no_lists()), "", 0)
     return pa.concat_tables(parts)
 
 

@@ -153,6 +153,7 @@ def export_python_marts(build: export_sets.Build, vars: dict[str, Any]) -> None:
             dims=int(settings["embed_dims"]),
             top_k=int(settings["embed_top_k"]),
             window=int(settings["embed_window"]),
+            refresh_days=int(settings["list_refresh_days"]),  # every Spark build is full
         )
         _write_export(embeddings, build, "item_embeddings")
         rules = item_rules(
@@ -160,6 +161,7 @@ def export_python_marts(build: export_sets.Build, vars: dict[str, Any]) -> None:
             **inputs,
             top_k=int(settings["rules_top_k"]),
             window=int(settings["rules_window"]),
+            refresh_days=int(settings["list_refresh_days"]),
         )
         _write_export(rules, build, "item_rules")
     finally:

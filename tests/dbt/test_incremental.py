@@ -5,12 +5,17 @@ built in full on the history, then night by night in `auto` mode (incremental); 
 is built in full once on the same files. Every table and view both hold must agree row by row
 (floats to 1e-9 relative: parallel sums add in any order). Then a late event makes `auto`
 rebuild in full, `--incremental` quarantines one, and a changed var asks for a full refresh.
+
+Every build here runs with RECSYS_LIST_REFRESH_DAYS=7, the nightly setting: the list models
+(item_embeddings, item_rules) compute their lists on a weekly grid and nights reuse the list
+sets no snapshot moved off (recsys/pipeline/snapshot_lists.py); the files of a reused set are
+not written again. (Without a grid they compute every snapshot as a full build does.)
 """
 
 from __future__ import annotations
 
 import shutil
-from datetime import timedelta
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -20,55 +25,25 @@ import pytest
 from recsys.config import Paths
 from recsys.ingest.generator import GeneratorConfig, generate
 from recsys.pipeline import build_state, dbt_runner
+from recsys.pipeline.snapshot_lists import DAY_US, FOLDER
 from tests.dbt.landing_files import data_dir_env, write_events
+from tests.dbt.nights import split_nights, table_frame
 
 NIGHTS = 2
-# Columns that name where a file came from this time (its modification time), not its rows.
-SKIPPED_COLUMNS = {"load_id"}
+REFRESH_DAYS = 7
 
 
-def _split(source: Path, target: Path) -> list[Path]:
-    """landing/ of `source` as history.parquet plus one file per later day, under `target`."""
-    shutil.copytree(source / "landing", target / "landing", ignore=shutil.ignore_patterns("events"))
-    events = target / "landing" / "events"
-    nights = target / "nights"
-    events.mkdir(parents=True)
-    nights.mkdir()
-    with duckdb.connect() as connection:
-        connection.execute(
-            f"create table e as select * from read_parquet('{source}/landing/events/*.parquet')"
-        )
-        last = connection.execute(
-            "select max(cast(event_timestamp at time zone 'UTC' as date)) from e"
-        ).fetchone()
-        assert last is not None
-        first_night = last[0] - timedelta(days=NIGHTS - 1)
-        day = "cast(event_timestamp at time zone 'UTC' as date)"
-        connection.execute(
-            f"copy (select * from e where {day} < '{first_night}') to '{events}/history.parquet'"
-        )
-        files = []
-        for night in range(NIGHTS):
-            date = first_night + timedelta(days=night)
-            path = nights / f"day-{date}.parquet"
-            connection.execute(f"copy (select * from e where {day} = '{date}') to '{path}'")
-            files.append(path)
-    return files
+@pytest.fixture(scope="module", autouse=True)
+def _weekly_lists() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECSYS_LIST_REFRESH_DAYS", str(REFRESH_DAYS))
+        yield
 
 
-def _table(warehouse: Path, name: str) -> pd.DataFrame:
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
-        frame = connection.execute(f"select * from {name}").df()
-    frame = frame.drop(columns=[c for c in frame.columns if c in SKIPPED_COLUMNS])
-    for column in frame.columns:
-        if frame[column].dtype == object:
-            frame[column] = frame[column].map(
-                lambda v: tuple(v) if hasattr(v, "__len__") and not isinstance(v, str) else v
-            )
-    floats = [c for c in frame.columns if frame[c].dtype.kind == "f"]
-    keys = [c for c in frame.columns if c not in floats]
-    order = frame[keys].astype(str) if keys else frame.round(6).astype(str)
-    return frame.iloc[order.apply(tuple, axis=1).argsort()].reset_index(drop=True)
+def _stored(data_dir: Path) -> dict[str, int]:
+    """Stored list set (model/rules/cutoff-fingerprint) -> modification time in ns."""
+    root = data_dir / FOLDER
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*.parquet")}
 
 
 def _tables(warehouse: Path) -> list[str]:
@@ -88,7 +63,7 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
     # 40 days: longer than the 30-day windows, so incremental rows start from earlier totals.
     generate(GeneratorConfig(events=16_000, seed=5, days=40), layout=Paths(generated))
     incremental = root / "incremental"
-    return incremental, _split(generated, incremental)
+    return incremental, split_nights(generated, incremental, NIGHTS)
 
 
 def test_incremental_nights_equal_a_full_build(
@@ -98,10 +73,17 @@ def test_incremental_nights_equal_a_full_build(
     with data_dir_env(incremental):
         first = dbt_runner.build(quiet=True, mode="auto")
         assert first.mode == "full"
+        stored = _stored(incremental)
         for path in files:
             shutil.copy(path, incremental / "landing" / "events" / path.name)
             night = dbt_runner.build(quiet=True, mode="auto")
             assert night.mode == "incremental", night.mode_reason
+        restored = _stored(incremental)
+    for model in ("item_embeddings", "item_rules"):
+        kept = [n for n in stored.keys() & restored.keys() if n.startswith(f"{model}/")]
+        assert any(stored[n] == restored[n] for n in kept), f"{model}: nothing reused {restored}"
+    cutoffs = {int(Path(n).name.split("-")[0]) for n in restored}
+    assert cutoffs and all(c % (REFRESH_DAYS * DAY_US) == 0 for c in cutoffs), cutoffs
     full = tmp_path / "full"
     shutil.copytree(incremental / "landing", full / "landing")
     with data_dir_env(full):
@@ -109,10 +91,31 @@ def test_incremental_nights_equal_a_full_build(
     names = _tables(full / "warehouse.duckdb")
     assert "user_features" in names and "fct_events" in names
     for name in names:
-        expected = _table(full / "warehouse.duckdb", name)
-        found = _table(incremental / "warehouse.duckdb", name)
+        expected = table_frame(full / "warehouse.duckdb", name)
+        found = table_frame(incremental / "warehouse.duckdb", name)
         assert len(found) == len(expected), f"{name}: {len(found)} rows, full build {len(expected)}"
         pd.testing.assert_frame_equal(found, expected, check_exact=False, rtol=1e-9, obj=name)
+    _assert_lists_from_their_grid_line(full / "warehouse.duckdb")
+
+
+def _assert_lists_from_their_grid_line(warehouse: Path) -> None:
+    """No item first seen at or after a snapshot's grid line is in its embedding lists."""
+    step = REFRESH_DAYS * DAY_US
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        late = connection.execute(
+            f"""
+            with firsts as (
+                select item_id, min(event_timestamp) as first_at from fct_events group by 1
+            ), lists as (
+                select event_timestamp as snapshot_at, unnest(embed_item_ids) as item_id
+                from item_embeddings
+            )
+            select count(*), count(*) filter (
+                where epoch_us(first_at) >= epoch_us(snapshot_at) // {step} * {step})
+            from lists join firsts using (item_id)
+            """
+        ).fetchone()
+    assert late is not None and late[0] > 0 and late[1] == 0, late
 
 
 def test_late_events_rebuild_in_full_or_are_quarantined(nights: tuple[Path, list[Path]]) -> None:

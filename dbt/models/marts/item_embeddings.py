@@ -6,9 +6,14 @@ top-k per item are linear algebra, not SQL. The kernel is recsys/pipeline/item_e
 description in item_embeddings.yml.
 """
 
+import os
+
 
 def model(dbt, session):
     dbt.config(materialized="parquet_export")
+    # dbt finds the config keys a model reads in plain dbt.config.get() calls, not inside an
+    # expression: read it on its own line.
+    reuse_lists = dbt.config.get("reuse_lists")
     from recsys.pipeline.item_embeddings import item_embeddings
 
     return item_embeddings(
@@ -19,4 +24,7 @@ def model(dbt, session):
         dims=int(dbt.config.get("embed_dims")),
         top_k=int(dbt.config.get("embed_top_k")),
         window=int(dbt.config.get("embed_window")),
+        refresh_days=int(dbt.config.get("list_refresh_days")),
+        data_dir=os.environ.get("RECSYS_DATA_DIR"),
+        reuse=str(reuse_lists) == "True",
     )

@@ -6,9 +6,14 @@ recsys/pipeline/item_rules.py; the rules are in docs/contracts.md and the model'
 description in item_rules.yml.
 """
 
+import os
+
 
 def model(dbt, session):
     dbt.config(materialized="parquet_export")
+    # dbt finds the config keys a model reads in plain dbt.config.get() calls, not inside an
+    # expression: read it on its own line.
+    reuse_lists = dbt.config.get("reuse_lists")
     from recsys.pipeline.item_rules import item_rules
 
     return item_rules(
@@ -18,4 +23,7 @@ def model(dbt, session):
         snapshots=dbt.ref("feature_snapshots"),
         top_k=int(dbt.config.get("rules_top_k")),
         window=int(dbt.config.get("rules_window")),
+        refresh_days=int(dbt.config.get("list_refresh_days")),
+        data_dir=os.environ.get("RECSYS_DATA_DIR"),
+        reuse=str(reuse_lists) == "True",
     )
