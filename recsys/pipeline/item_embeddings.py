@@ -34,6 +34,7 @@ before it, and incremental builds reuse list sets already computed (snapshot_lis
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,7 +45,7 @@ from numba import njit
 from threadpoolctl import threadpool_limits
 
 from recsys.pipeline import snapshot_lists
-from recsys.pipeline.snapshot_lists import ListStore, per_snapshot
+from recsys.pipeline.snapshot_lists import ListStore, event_fingerprints, per_snapshot
 
 if TYPE_CHECKING:
     import duckdb
@@ -94,9 +95,6 @@ def item_embeddings(
     for name, value in (("embed_dims", dims), ("embed_top_k", top_k), ("embed_window", window)):
         if value < 1:
             raise ValueError(f"var {name}: expected a whole number >= 1, found {value}")
-    snapshot_rows, names, n_keys, session, item_key, at_us, event_hash = session_events(
-        con, events=events, items=items, snapshots=snapshots
-    )
     store = ListStore.open(
         data_dir,
         "item_embeddings",
@@ -105,28 +103,86 @@ def item_embeddings(
         reuse=reuse,
     )
 
-    def compute(before: np.ndarray) -> pa.Table:
-        lists = nearest_neighbours(
-            session[before], item_key[before], n_keys, dims=dims, top_k=top_k, window=window
-        )
-        return lists_table(names, "embed", *lists)
+    def kernel(
+        session: np.ndarray, item_key: np.ndarray, n_keys: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return nearest_neighbours(session, item_key, n_keys, dims=dims, top_k=top_k, window=window)
 
     # One BLAS thread: the products here are small (items x 74), and OpenBLAS's threads
     # spin-waiting for each other cost 20-30x the CPU time on a busy 2-core host (8 s vs
     # 0.3 s per snapshot of 150k events, measured); dbt runs other models meanwhile anyway.
     with threadpool_limits(limits=1, user_api="blas"):
-        parts = per_snapshot(
-            snapshot_rows,
-            at_us=at_us,
-            event_hash=event_hash,
+        return lists_per_snapshot(
+            con,
+            events=events,
+            items=items,
+            snapshots=snapshots,
+            prefix="embed",
             refresh_days=refresh_days,
             store=store,
-            compute=compute,
-            label=label_snapshot,
+            kernel=kernel,
         )
+
+
+Lists = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def lists_per_snapshot(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    events: duckdb.DuckDBPyRelation,
+    items: duckdb.DuckDBPyRelation,
+    snapshots: duckdb.DuckDBPyRelation,
+    prefix: str,
+    refresh_days: int,
+    store: ListStore,
+    kernel: Callable[[np.ndarray, np.ndarray, int], Lists],
+) -> pa.Table:
+    """The rows of a per-snapshot list model (item_embeddings, item_rules).
+
+    `kernel(session, item_key, n_keys)` computes one snapshot's lists from its events. The
+    events are loaded only when a list set is not stored (snapshot_lists.per_snapshot).
+    """
+    loaded: tuple[pa.Array, int, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def compute(cutoff: int) -> pa.Table:
+        nonlocal loaded
+        if loaded is None:
+            loaded = session_events(con, events=events, items=items)
+        names, n_keys, session, item_key, at_us = loaded
+        before = at_us < cutoff
+        lists = kernel(session[before], item_key[before], n_keys)
+        # Every set a build computes is checked here (a stored set was when it was computed;
+        # dbt's point-in-time test reads the rows of the latest snapshots on incremental
+        # nights): each owner and neighbour must have an event before the cut-off.
+        seen = np.zeros(n_keys, bool)
+        seen[item_key[before]] = True
+        if not (seen[lists[0]].all() and seen[lists[2]].all()):
+            raise ValueError(
+                f"{prefix} lists at cut-off {cutoff} (epoch us) name an item with no event "
+                "before it: a point-in-time leak in the kernel"
+            )
+        return lists_table(names, prefix, *lists)
+
+    parts = per_snapshot(
+        snapshot_times(snapshots),
+        refresh_days=refresh_days,
+        store=store,
+        fingerprints=lambda cutoffs: event_fingerprints(con, events, cutoffs),
+        compute=compute,
+        label=label_snapshot,
+    )
     if not parts:
-        return label_snapshot(lists_table(names, "embed", *no_lists()), "", 0)
+        return label_snapshot(lists_table(pa.array([], pa.string()), prefix, *no_lists()), "", 0)
     return pa.concat_tables(parts)
+
+
+def snapshot_times(snapshots: duckdb.DuckDBPyRelation) -> list[tuple[str, int]]:
+    """feature_snapshots as (name, snapshot_at in epoch us), in snapshot order."""
+    snapshot = snapshots.order("snapshot_index").select(
+        "snapshot_name, epoch_us(snapshot_at) as at_us"
+    )
+    return [(str(name), int(at)) for name, at in snapshot.fetchall()]
 
 
 def session_events(
@@ -134,18 +190,12 @@ def session_events(
     *,
     events: duckdb.DuckDBPyRelation,
     items: duckdb.DuckDBPyRelation,
-    snapshots: duckdb.DuckDBPyRelation,
-) -> tuple[list[tuple[str, int]], pa.Array, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[pa.Array, int, np.ndarray, np.ndarray, np.ndarray]:
     """The events as arrays in (session, position) order, for the per-snapshot list models.
 
-    Returns (snapshots as (name, snapshot_at in epoch us) in snapshot order, item ids by key
-    - 1, number of keys + 1, dense session number, item key, event time in epoch us, a hash
-    of each event's session id, position and item id for snapshot_lists.fingerprint).
+    Returns (item ids by key - 1, number of keys + 1, dense session number, item key, event
+    time in epoch us).
     """
-    snapshot = snapshots.order("snapshot_index").select(
-        "snapshot_name, epoch_us(snapshot_at) as at_us"
-    )
-    snapshot_rows = [(str(name), int(at)) for name, at in snapshot.fetchall()]
     keyed = items.order("item_key").select("item_key, item_id").to_arrow_table()
     keys = keyed["item_key"].to_numpy()
     if not np.array_equal(keys, np.arange(1, len(keys) + 1)):
@@ -156,8 +206,7 @@ def session_events(
     try:
         table = con.sql(
             "select dense_rank() over (order by e.session_id) as session,"
-            " k.item_key, epoch_us(e.event_timestamp) as at_us,"
-            " hash(e.session_id, e.session_position, e.item_id) as event_hash"
+            " k.item_key, epoch_us(e.event_timestamp) as at_us"
             " from _list_events e join _list_items k using (item_id)"
             " order by e.session_id, e.session_position"
         ).to_arrow_table()
@@ -167,8 +216,7 @@ def session_events(
     session = np.ascontiguousarray(table["session"].to_numpy(), np.int64)
     item_key = np.ascontiguousarray(table["item_key"].to_numpy(), np.int64)
     at_us = np.ascontiguousarray(table["at_us"].to_numpy(), np.int64)
-    event_hash = np.ascontiguousarray(table["event_hash"].to_numpy(), np.uint64)
-    return snapshot_rows, names, len(keys) + 1, session, item_key, at_us, event_hash
+    return names, len(keys) + 1, session, item_key, at_us
 
 
 def nearest_neighbours(

@@ -31,8 +31,8 @@ import pyarrow as pa
 from numba import njit
 
 from recsys.pipeline import item_embeddings, snapshot_lists
-from recsys.pipeline.item_embeddings import label_snapshot, lists_table, no_lists, session_events
-from recsys.pipeline.snapshot_lists import ListStore, per_snapshot
+from recsys.pipeline.item_embeddings import lists_per_snapshot, no_lists
+from recsys.pipeline.snapshot_lists import ListStore
 
 if TYPE_CHECKING:
     import duckdb
@@ -68,9 +68,6 @@ def item_rules(
     for name, value in (("rules_top_k", top_k), ("rules_window", window)):
         if value < 1:
             raise ValueError(f"var {name}: expected a whole number >= 1, found {value}")
-    snapshot_rows, names, n_keys, session, item_key, at_us, event_hash = session_events(
-        con, events=events, items=items, snapshots=snapshots
-    )
     store = ListStore.open(
         data_dir,
         "item_rules",
@@ -79,24 +76,21 @@ def item_rules(
         reuse=reuse,
     )
 
-    def compute(before: np.ndarray) -> pa.Table:
-        lists = sequential_rules(
-            session[before], item_key[before], n_keys, top_k=top_k, window=window
-        )
-        return lists_table(names, "rule", *lists)
+    def kernel(
+        session: np.ndarray, item_key: np.ndarray, n_keys: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return sequential_rules(session, item_key, n_keys, top_k=top_k, window=window)
 
-    parts = per_snapshot(
-        snapshot_rows,
-        at_us=at_us,
-        event_hash=event_hash,
+    return lists_per_snapshot(
+        con,
+        events=events,
+        items=items,
+        snapshots=snapshots,
+        prefix="rule",
         refresh_days=refresh_days,
         store=store,
-        compute=compute,
-        label=label_snapshot,
+        kernel=kernel,
     )
-    if not parts:
-        return label_snapshot(lists_table(names, "rule", *no_lists()), "", 0)
-    return pa.concat_tables(parts)
 
 
 def sequential_rules(

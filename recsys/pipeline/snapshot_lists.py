@@ -33,11 +33,13 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    import duckdb
 
 DAY_US: Final = 86_400_000_000
 FOLDER: Final = "list_snapshots"
@@ -55,11 +57,30 @@ def lists_cutoff(snapshot_at_us: int, refresh_days: int) -> int:
     return (snapshot_at_us // step) * step
 
 
-def fingerprint(event_hash: np.ndarray, before: np.ndarray) -> str:
-    """Count and wrapping sum of the hashes of the events selected by `before`."""
-    chosen = event_hash[before]
-    total = int(np.sum(chosen, dtype=np.uint64)) if len(chosen) else 0
-    return f"{len(chosen)}-{total:016x}"
+def event_fingerprints(
+    con: duckdb.DuckDBPyConnection, events: duckdb.DuckDBPyRelation, cutoffs: Sequence[int]
+) -> dict[int, str]:
+    """Per cut-off (epoch us), the count and the wrapping sum of a hash of each event's
+    session id, position and item id, over the events before it: one scan of `events`."""
+    if not cutoffs:
+        return {}
+    columns = []
+    for i, cutoff in enumerate(cutoffs):
+        columns.append(f"count(*) filter (where at_us < {int(cutoff)}) as n{i}")
+        columns.append(f"coalesce(sum(h) filter (where at_us < {int(cutoff)}), 0) as s{i}")
+    con.register("_fingerprint_events", events)
+    try:
+        row = con.sql(
+            f"select {', '.join(columns)} from (select epoch_us(event_timestamp) as at_us,"
+            " hash(session_id, session_position, item_id) as h from _fingerprint_events)"
+        ).fetchone()
+    finally:
+        con.unregister("_fingerprint_events")
+    assert row is not None
+    return {
+        int(cutoff): f"{int(row[2 * i])}-{int(row[2 * i + 1]) % 2**64:016x}"
+        for i, cutoff in enumerate(cutoffs)
+    }
 
 
 @dataclass(frozen=True)
@@ -144,35 +165,28 @@ class ListStore:
 def per_snapshot(
     snapshot_rows: Sequence[tuple[str, int]],
     *,
-    at_us: np.ndarray,
-    event_hash: np.ndarray,
     refresh_days: int,
     store: ListStore,
-    compute: Callable[[np.ndarray], pa.Table],
+    fingerprints: Callable[[list[int]], dict[int, str]],
+    compute: Callable[[int], pa.Table],
     label: Callable[[pa.Table, str, int], pa.Table],
 ) -> list[pa.Table]:
-    """Each snapshot's rows: `compute(before)` gives the lists (item_id + list columns) of the
-    events selected by the mask `before`; `label(lists, name, snapshot_at)` adds the
-    snapshot's columns. A cut-off shared by two snapshots is computed once."""
-    parts = []
+    """Each snapshot's rows: `compute(cutoff)` gives the lists (item_id + list columns) of
+    the events before `cutoff`; `label(lists, name, snapshot_at)` adds the snapshot's columns.
+    `fingerprints(cutoffs)` is asked only with a grid. A cut-off shared by two snapshots is
+    computed once."""
+    cutoffs = sorted({lists_cutoff(at, refresh_days) for _, at in snapshot_rows})
+    prints = fingerprints(cutoffs) if refresh_days > 0 else {}
     done: dict[int, pa.Table] = {}
-    used: set[tuple[int, str]] = set()
-    for name, snapshot_at in snapshot_rows:
-        cutoff = lists_cutoff(snapshot_at, refresh_days)
-        if cutoff not in done:
-            before = at_us < cutoff
-            if refresh_days == 0:  # cut-offs move with every build: storing would not pay
-                done[cutoff] = compute(before)
-            else:
-                print_ = fingerprint(event_hash, before)
-                lists = store.get(cutoff, print_)
-                if lists is None:
-                    lists = compute(before)
-                    store.put(cutoff, print_, lists)
-                done[cutoff] = lists
-                used.add((cutoff, print_))
-        parts.append(label(done[cutoff], name, snapshot_at))
-    if used:
-        cutoffs = [c for c, _ in used]
-        store.prune(used, (min(cutoffs), max(cutoffs)))
-    return parts
+    for cutoff in cutoffs:
+        if refresh_days == 0:  # cut-offs move with every build: storing would not pay
+            done[cutoff] = compute(cutoff)
+            continue
+        lists = store.get(cutoff, prints[cutoff])
+        if lists is None:
+            lists = compute(cutoff)
+            store.put(cutoff, prints[cutoff], lists)
+        done[cutoff] = lists
+    if prints:
+        store.prune(set(prints.items()), (cutoffs[0], cutoffs[-1]))
+    return [label(done[lists_cutoff(at, refresh_days)], name, at) for name, at in snapshot_rows]

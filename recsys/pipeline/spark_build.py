@@ -142,14 +142,14 @@ def export_python_marts(build: export_sets.Build, vars: dict[str, Any]) -> None:
         # the Python models get from dbt.ref().
         for name in ("fct_events", "int_items_keyed", "feature_snapshots"):
             con.register(name, table(name))
-        inputs = {
-            "events": con.table("fct_events"),
-            "items": con.table("int_items_keyed"),
-            "snapshots": con.table("feature_snapshots"),
-        }
+        events = con.table("fct_events")
+        items = con.table("int_items_keyed")
+        snapshots = con.table("feature_snapshots")
         embeddings = item_embeddings(
             con,
-            **inputs,
+            events=events,
+            items=items,
+            snapshots=snapshots,
             dims=int(settings["embed_dims"]),
             top_k=int(settings["embed_top_k"]),
             window=int(settings["embed_window"]),
@@ -158,7 +158,9 @@ def export_python_marts(build: export_sets.Build, vars: dict[str, Any]) -> None:
         _write_export(embeddings, build, "item_embeddings")
         rules = item_rules(
             con,
-            **inputs,
+            events=events,
+            items=items,
+            snapshots=snapshots,
             top_k=int(settings["rules_top_k"]),
             window=int(settings["rules_window"]),
             refresh_days=int(settings["list_refresh_days"]),

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
+import duckdb
 import pyarrow as pa
 import pytest
 
-from recsys.pipeline.snapshot_lists import DAY_US, ListStore, lists_cutoff, per_snapshot
+from recsys.pipeline.snapshot_lists import (
+    DAY_US,
+    ListStore,
+    event_fingerprints,
+    lists_cutoff,
+    per_snapshot,
+)
 
 SOURCES = [Path(__file__)]
+WEEK = 7 * DAY_US
 
 
 def test_the_cutoff_is_the_snapshot_or_the_grid_midnight_before_it() -> None:
@@ -23,103 +30,105 @@ def test_the_cutoff_is_the_snapshot_or_the_grid_midnight_before_it() -> None:
         lists_cutoff(at, -1)
 
 
-class Lists:
-    """compute() for per_snapshot: the number of events before the cut-off, counted calls."""
+class World:
+    """A real DuckDB events table; compute() counts the events before the cut-off."""
 
-    def __init__(self) -> None:
+    def __init__(self, times_us: list[int]) -> None:
+        self.con = duckdb.connect()
+        self.con.execute(
+            "create table e (session_id varchar, session_position int, item_id varchar,"
+            " event_timestamp timestamptz)"
+        )
+        for i, at in enumerate(times_us):
+            self.set(i, at, f"i{i}")
         self.calls: list[int] = []
 
-    def __call__(self, before: np.ndarray) -> pa.Table:
-        self.calls.append(int(before.sum()))
-        return pa.table({"item_id": ["a"], "n": [int(before.sum())]})
+    def set(self, row: int, at_us: int, item: str) -> None:
+        self.con.execute("delete from e where session_position = ?", [row])
+        self.con.execute(
+            "insert into e values ('s', ?, ?, make_timestamp(?::bigint))", [row, item, at_us]
+        )
 
+    def compute(self, cutoff: int) -> pa.Table:
+        (count,) = self.con.execute(
+            "select count(*) from e where epoch_us(event_timestamp) < ?", [cutoff]
+        ).fetchone() or (0,)
+        self.calls.append(int(count))
+        return pa.table({"item_id": ["a"], "n": [int(count)]})
 
-def _label(lists: pa.Table, name: str, at: int) -> pa.Table:
-    return lists.append_column("snapshot", pa.array([f"{name}@{at}"] * len(lists)))
-
-
-def _run(
-    store: ListStore,
-    at_us: np.ndarray,
-    hashes: np.ndarray,
-    snapshots: list[tuple[str, int]],
-    refresh_days: int = 7,
-) -> tuple[list[int], list[pa.Table]]:
-    lists = Lists()
-    parts = per_snapshot(
-        snapshots,
-        at_us=at_us,
-        event_hash=hashes,
-        refresh_days=refresh_days,
-        store=store,
-        compute=lists,
-        label=_label,
-    )
-    return lists.calls, parts
+    def run(
+        self, store: ListStore, snapshots: list[tuple[str, int]], refresh_days: int = 7
+    ) -> tuple[list[int], list[pa.Table]]:
+        self.calls = []
+        parts = per_snapshot(
+            snapshots,
+            refresh_days=refresh_days,
+            store=store,
+            fingerprints=lambda cutoffs: event_fingerprints(self.con, self.con.table("e"), cutoffs),
+            compute=self.compute,
+            label=lambda lists, name, at: lists.append_column(
+                "snapshot", pa.array([f"{name}@{at}"] * len(lists))
+            ),
+        )
+        return self.calls, parts
 
 
 def test_sets_are_reused_only_when_rules_and_events_before_the_cutoff_match(
     tmp_path: Path,
 ) -> None:
-    week = 7 * DAY_US
-    at_us = np.array([1, 2, week + 1, week + 2, 2 * week + 1], np.int64)
-    hashes = np.array([11, 12, 13, 14, 15], np.uint64)
+    world = World([1, 2, WEEK + 1, WEEK + 2, 2 * WEEK + 1])
     # train and valid share the first grid line; serving is on the next one
-    snapshots = [("train", week + 5), ("valid", week + 9), ("serving", 2 * week + 3)]
+    snapshots = [("train", WEEK + 5), ("valid", WEEK + 9), ("serving", 2 * WEEK + 3)]
     rules = {"top_k": 5}
 
     written = ListStore.open(tmp_path, "m", rules, SOURCES, reuse=False)
-    calls, parts = _run(written, at_us, hashes, snapshots)
+    calls, parts = world.run(written, snapshots)
     assert calls == [2, 4]  # one set per cut-off, not per snapshot
     assert [p["n"][0].as_py() for p in parts] == [2, 2, 4]
-    assert [p["snapshot"][0].as_py() for p in parts][1] == f"valid@{week + 9}"
+    assert parts[1]["snapshot"][0].as_py() == f"valid@{WEEK + 9}"
 
     reading = ListStore.open(tmp_path, "m", rules, SOURCES, reuse=True)
-    calls, parts = _run(reading, at_us, hashes, snapshots)
+    calls, parts = world.run(reading, snapshots)
     assert calls == []
     assert [p["n"][0].as_py() for p in parts] == [2, 2, 4]
 
-    # an event after every cut-off changes nothing stored; one before the second does
-    later = hashes.copy()
-    later[4] = 99
-    assert _run(reading, at_us, later, snapshots)[0] == []
-    changed = hashes.copy()
-    changed[3] = 99
-    assert _run(reading, at_us, changed, snapshots)[0] == [4]
+    # an event after every cut-off changes nothing stored; one before the second does, even
+    # when only its item changes
+    world.set(4, 2 * WEEK + 2, "other")
+    assert world.run(reading, snapshots)[0] == []
+    world.set(3, WEEK + 2, "other")
+    assert world.run(reading, snapshots)[0] == [4]
 
     # the superseded set of that cut-off is gone; other rules' folders are dropped
-    assert len(list(reading.folder.iterdir())) == 2  # type: ignore[union-attr]
+    assert reading.folder is not None and len(list(reading.folder.iterdir())) == 2
     other = ListStore.open(tmp_path, "m", {"top_k": 6}, SOURCES, reuse=True)
-    assert _run(other, at_us, hashes, snapshots)[0] == [2, 4]
-    assert [p.name for p in (tmp_path / "list_snapshots" / "m").iterdir()] == [
-        other.folder.name  # type: ignore[union-attr]
-    ]
+    assert world.run(other, snapshots)[0] == [2, 4]
+    assert other.folder is not None
+    assert [p.name for p in (tmp_path / "list_snapshots" / "m").iterdir()] == [other.folder.name]
 
 
 def test_an_unreadable_stored_set_is_computed_again(tmp_path: Path) -> None:
-    at_us = np.array([1, 2], np.int64)
-    hashes = np.array([1, 2], np.uint64)
-    snapshots = [("serving", 7 * DAY_US + 1)]
+    world = World([1, 2])
+    snapshots = [("serving", WEEK + 1)]
     store = ListStore.open(tmp_path, "m", {}, SOURCES, reuse=True)
-    assert _run(store, at_us, hashes, snapshots)[0] == [2]
-    for path in store.folder.iterdir():  # type: ignore[union-attr]
+    assert world.run(store, snapshots)[0] == [2]
+    assert store.folder is not None
+    for path in store.folder.iterdir():
         path.write_bytes(b"not parquet")
-    assert _run(store, at_us, hashes, snapshots)[0] == [2]
-    assert _run(store, at_us, hashes, snapshots)[0] == []
+    assert world.run(store, snapshots)[0] == [2]
+    assert world.run(store, snapshots)[0] == []
 
 
 def test_without_a_grid_nothing_is_stored(tmp_path: Path) -> None:
+    world = World([1, 2])
     store = ListStore.open(tmp_path, "m", {}, SOURCES, reuse=True)
-    at_us = np.array([1, 2], np.int64)
-    hashes = np.array([1, 2], np.uint64)
-    assert _run(store, at_us, hashes, [("serving", 2)], refresh_days=0)[0] == [1]
-    assert _run(store, at_us, hashes, [("serving", 2)], refresh_days=0)[0] == [1]
+    assert world.run(store, [("serving", 2)], refresh_days=0)[0] == [1]
+    assert world.run(store, [("serving", 2)], refresh_days=0)[0] == [1]
     assert not (tmp_path / "list_snapshots").exists()
 
 
 def test_without_a_data_dir_nothing_is_stored_or_read() -> None:
+    world = World([1])
     store = ListStore.open(None, "m", {}, SOURCES, reuse=True)
-    at_us = np.array([1], np.int64)
-    hashes = np.array([1], np.uint64)
-    assert _run(store, at_us, hashes, [("serving", 2)])[0] == [0]
-    assert _run(store, at_us, hashes, [("serving", 2)])[0] == [0]
+    assert world.run(store, [("serving", WEEK + 2)])[0] == [1]
+    assert world.run(store, [("serving", WEEK + 2)])[0] == [1]
