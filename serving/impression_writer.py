@@ -16,8 +16,6 @@ Nothing here can block a request: the server only ever drops what does not fit i
 from __future__ import annotations
 
 import contextlib
-import functools
-import json
 import logging
 import math
 import os
@@ -27,7 +25,6 @@ import socket
 import sys
 import time
 from datetime import UTC, datetime
-from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import Any
 
@@ -59,25 +56,11 @@ log = logging.getLogger("serving.impression_writer")
 # the writer catches up in their idle moments (it needs a few percent of a core; when it falls
 # far behind, the server's bounded queue drops and counts, never waits).
 NICENESS = 10
-_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-_EMPTY_FEATURES = '"features":{"names":[],"rows":[]}}'
-
-
-def float32_rows(rows: np.ndarray) -> list[str]:
-    """Each row of float32 values as a JSON array: shortest exact digits, NaN and inf as null.
-
-    orjson writes a float32 matrix in one call with the shortest digits that read back as
-    exactly the float32 the ranker read (Ryu), about 10x faster than a printf-style format of
-    9 significant digits and ~15x faster than json; the vectors are most of a line. Rows are
-    split on "],[", which no number contains. Integral values come out as "3.0".
-    """
-    count = len(rows)
-    if not count:
-        return []
-    text = orjson.dumps(
-        np.ascontiguousarray(rows, dtype=np.float32), option=orjson.OPT_SERIALIZE_NUMPY
-    ).decode()
-    return [f"[{row}]" for row in text[2:-2].split("],[")]
+# Characters other than \n and \r that str.splitlines() breaks on and orjson writes as they
+# are (it escapes the ones below U+0020).
+_LINE_BREAKS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+_NO_FEATURES: dict[str, list[Any]] = {"names": [], "rows": []}
+_NO_FEATURES_TEXT = '"features":{"names":[],"rows":[]}}'  # how a line without vectors ends
 
 
 class Writer:
@@ -107,7 +90,6 @@ class Writer:
         self._day = ""
         self._part = 0
         self._lines: list[str] = []
-        self._names_json: dict[tuple[str, ...], str] = {}
         self._redis_warned_at = -float("inf")
         self._redis = client_from_url(redis_url, timeout_s=timeout_s, fail_fast=True)
 
@@ -120,7 +102,7 @@ class Writer:
         for shown in batch:
             self._signals(shown)
             if self._write_files:
-                self._lines.append(line(shown, self._names_json))
+                self._lines.append(line(shown))
         self._remember(batch)
 
     def flush(self) -> None:
@@ -198,64 +180,60 @@ class Writer:
                 log.warning("could not record last impressions in Redis: %s", type(exc).__name__)
 
 
-def line(shown: Shown, names_json: dict[tuple[str, ...], str]) -> str:
-    """One impression line, exactly `dumps(build_record(...))` of recsys.monitoring.impressions.
+def line(shown: Shown) -> str:
+    """One impression line: the record of recsys.monitoring.impressions.build_record as JSON.
 
-    Written out by hand because it runs for every answer: the head costs ~15 us here against
-    ~85 us through build_record and json.dumps, and the vectors (when the answer carries them)
-    are one orjson call for the matrix (`float32_rows`) instead of ~0.9 ms through json.
-    `names_json` caches the encoded column names per model. Values json would refuse (a
-    non-finite score or timing) take the slow path, which raises as json.dumps does.
+    Runs for every answer: orjson writes the line without vectors (~16 us here) and, for
+    the sampled answers that carry them, the float32 matrix in one call (~40 us for 20 x 73)
+    that is split into rows (json.dumps takes ~1 ms). Values have the shortest digits that
+    read back as exactly the float32 the ranker read; NaN and inf come out as null,
+    integral values as "3.0". Text other than ASCII is written as UTF-8, except
+    the characters Python's str.splitlines() breaks on (escaped, so a line stays a line). A
+    score or timing json would refuse (not finite) takes json.dumps's path, which raises.
     """
-    head = _head(shown)
-    if head is None:
-        head = dumps(_record(shown))
-    rows = shown.features
-    if rows is None or not len(rows) or not shown.feature_names:
-        return head
-    key = tuple(shown.feature_names)
-    names = names_json.get(key)
-    if names is None:
-        names = names_json[key] = _ENCODE(list(key))
-    encoded = ",".join(
-        f'{{"item_id":{_quote(item_id)},"values":{values}}}'
-        for item_id, values in zip(shown.item_ids, float32_rows(rows), strict=False)
-    )
-    return f'{head[: -len(_EMPTY_FEATURES)]}"features":{{"names":{names},"rows":[{encoded}]}}}}'
-
-
-def _head(shown: Shown) -> str | None:
-    """The line without vectors, or None when a number is not finite (json refuses those)."""
     scores = [float(score) for score in shown.scores]
-    timings = [(str(stage), float(ms)) for stage, ms in shown.timings_ms.items()]
-    if not all(map(math.isfinite, scores)) or not all(math.isfinite(ms) for _, ms in timings):
-        return None
-    args: list[Any] = [None] * (2 * len(scores))
-    args[0::2] = [_quote(str(item_id)) for item_id in shown.item_ids]
-    args[1::2] = scores
-    items = _items_format(len(scores)) % tuple(args)
-    stages = ",".join(f"{_quote(stage)}:{ms!r}" for stage, ms in timings)
-    served_at = served_at_text(datetime.fromtimestamp(shown.served_at, UTC))
-    # the arm key only while an experiment runs (recsys.monitoring.impressions.build_record)
-    arm = "" if shown.arm is None else f'"arm":{_quote(shown.arm)},'
-    return (
-        f'{{"request_id":{_quote(shown.request_id)},"served_at":"{served_at}",'
-        f'"user_id":{_quote(shown.user_id)},"session_id":{_text(shown.session_id)},'
-        f'"model_version":{_text(shown.model_version)},{arm}'
-        f'"degraded":{"true" if shown.degraded else "false"},"reason":{_text(shown.reason)},'
-        f'"k":{int(shown.k)},"candidate_count":{int(shown.candidate_count)},'
-        f'"timings_ms":{{{stages}}},"items":[{items}],{_EMPTY_FEATURES}'
-    )
-
-
-@functools.cache
-def _items_format(count: int) -> str:
-    """A %-format for `count` shown items (ranks written in): one C-level format a line."""
-    return ",".join(f'{{"item_id":%s,"rank":{rank},"score":%r}}' for rank in range(1, count + 1))
-
-
-def _text(value: str | None) -> str:
-    return "null" if value is None else _quote(value)
+    timings = {str(stage): float(ms) for stage, ms in shown.timings_ms.items()}
+    if not all(map(math.isfinite, scores)) or not all(map(math.isfinite, timings.values())):
+        return dumps(_record(shown))
+    record: dict[str, Any] = {
+        "request_id": shown.request_id,
+        "served_at": served_at_text(datetime.fromtimestamp(shown.served_at, UTC)),
+        "user_id": shown.user_id,
+        "session_id": shown.session_id,
+        "model_version": shown.model_version,
+    }
+    if shown.arm is not None:  # the key only while an experiment runs (build_record)
+        record["arm"] = shown.arm
+    record["degraded"] = bool(shown.degraded)
+    record["reason"] = shown.reason
+    record["k"] = int(shown.k)
+    record["candidate_count"] = int(shown.candidate_count)
+    record["timings_ms"] = timings
+    record["items"] = [
+        {"item_id": str(item_id), "rank": rank, "score": score}
+        for rank, (item_id, score) in enumerate(zip(shown.item_ids, scores, strict=True), 1)
+    ]
+    record["features"] = _NO_FEATURES
+    text = orjson.dumps(record).decode()
+    rows = shown.features
+    if rows is not None and len(rows) and shown.feature_names:
+        # The matrix in one call, split into rows: a call per row costs twice as much.
+        matrix = orjson.dumps(
+            np.ascontiguousarray(rows, dtype=np.float32), option=orjson.OPT_SERIALIZE_NUMPY
+        ).decode()
+        ids = [orjson.dumps(str(item_id)).decode() for item_id in shown.item_ids]
+        encoded = ",".join(
+            f'{{"item_id":{item_id},"values":[{values}]}}'
+            for item_id, values in zip(ids, matrix[2:-2].split("],["), strict=False)
+        )
+        names = orjson.dumps([str(name) for name in shown.feature_names]).decode()
+        text = (
+            f'{text[: -len(_NO_FEATURES_TEXT)]}"features":{{"names":{names},"rows":[{encoded}]}}}}'
+        )
+    if not text.isascii():
+        for character, escaped in _LINE_BREAKS:
+            text = text.replace(character, escaped)
+    return text
 
 
 def _record(shown: Shown) -> dict[str, Any]:

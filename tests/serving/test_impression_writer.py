@@ -12,9 +12,25 @@ import pytest
 from prometheus_client import Histogram
 
 from recsys.monitoring.impressions import build_record, dumps, problems
-from serving.impression_writer import float32_rows, line
+from serving.impression_writer import line
 from serving.impressions import Shown
 from serving.metrics import observe_all
+
+
+def _line_of(rows: np.ndarray | None, count: int) -> str:
+    """The line of an answer showing `count` items with these vectors (None: no vectors)."""
+    return line(
+        _shown(
+            item_ids=[f"i{i}" for i in range(count)],
+            scores=[0.5] * count,
+            feature_names=None if rows is None else [f"f{j}" for j in range(rows.shape[1])],
+            features=rows,
+        )
+    )
+
+
+def _vectors(rows: np.ndarray) -> list[list[float | None]]:
+    return [r["values"] for r in json.loads(_line_of(rows, len(rows)))["features"]["rows"]]
 
 
 def test_values_read_back_as_the_same_float32() -> None:
@@ -28,15 +44,15 @@ def test_values_read_back_as_the_same_float32() -> None:
         ]
     ).astype(np.float32)
     rows[0, :5] = [0.0, -0.0, 1e-40, 3.4e38, 1.0000001]  # zero, subnormal, near max
-    text = "[" + ",".join(float32_rows(rows)) + "]"
-    back = np.asarray(json.loads(text), np.float32)
+    back = np.asarray(_vectors(rows), np.float32)
     assert np.array_equal(back, rows)
-    assert len(text) < rows.size * 14  # not 17-digit float64 reprs
+    added = len(_line_of(rows, len(rows))) - len(_line_of(None, len(rows)))
+    assert added < rows.size * 14  # shortest float32 digits, not 17-digit float64 reprs
 
 
 def test_missing_values_become_null() -> None:
     rows = np.array([[1.5, np.nan], [np.inf, 2.0]], np.float32)
-    assert [json.loads(r) for r in float32_rows(rows)] == [[1.5, None], [None, 2.0]]
+    assert _vectors(rows) == [[1.5, None], [None, 2.0]]
 
 
 def _shown(**overrides: Any) -> Shown:
@@ -93,11 +109,12 @@ def test_a_line_is_exactly_the_format_of_build_record(overrides: dict[str, Any])
         feature_rows=rows,
         arm=shown.arm,
     )
-    written = line(shown, {})
+    written = line(shown)
     assert _float32(json.loads(written)) == _float32(json.loads(dumps(expected)))
     assert list(json.loads(written)) == list(expected)  # the keys in the documented order
     if shown.features is None:
-        assert written == dumps(expected)  # byte for byte where no float32 formatting applies
+        assert json.loads(written) == json.loads(dumps(expected))  # exact where no float32
+    assert written.splitlines() == [written]  # "b\u2028" is escaped: one line stays one line
     assert problems(json.loads(written)) == []
 
 
@@ -110,7 +127,7 @@ def _float32(record: dict[str, Any]) -> dict[str, Any]:
 
 def test_a_score_json_refuses_is_refused_as_before() -> None:
     with pytest.raises(ValueError):
-        line(_shown(scores=[1.0, float("nan"), 2.0]), {})
+        line(_shown(scores=[1.0, float("nan"), 2.0]))
 
 
 def test_observe_all_counts_as_observing_one_by_one() -> None:
