@@ -2,8 +2,8 @@
 
 A Python model: a PPMI matrix of in-session co-occurrence, its truncated SVD and a cosine
 top-k per item are linear algebra, not SQL. The kernel is recsys/pipeline/item_embeddings.py
-(a module with no other project imports); the rules are in docs/contracts.md and the model's
-description in item_embeddings.yml.
+(which imports only snapshot_lists of the project); the rules are in docs/contracts.md and
+the model's description in item_embeddings.yml.
 """
 
 import os

@@ -123,7 +123,9 @@ def test_rejects_a_var_below_one(name):
             events=con.sql("select 1"),
             items=con.sql("select 1"),
             snapshots=con.sql("select 1"),
-            **args,
+            dims=args["dims"],
+            top_k=args["top_k"],
+            window=args["window"],
         )
 
 
