@@ -34,7 +34,8 @@ before it, and incremental builds reuse list sets already computed (snapshot_lis
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -95,19 +96,6 @@ def item_embeddings(
     for name, value in (("embed_dims", dims), ("embed_top_k", top_k), ("embed_window", window)):
         if value < 1:
             raise ValueError(f"var {name}: expected a whole number >= 1, found {value}")
-    store = ListStore.open(
-        data_dir,
-        "item_embeddings",
-        {"dims": dims, "top_k": top_k, "window": window},
-        [Path(__file__), Path(snapshot_lists.__file__)],
-        reuse=reuse,
-    )
-
-    def kernel(
-        session: np.ndarray, item_key: np.ndarray, n_keys: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        return nearest_neighbours(session, item_key, n_keys, dims=dims, top_k=top_k, window=window)
-
     # One BLAS thread: the products here are small (items x 74), and OpenBLAS's threads
     # spin-waiting for each other cost 20-30x the CPU time on a busy 2-core host (8 s vs
     # 0.3 s per snapshot of 150k events, measured); dbt runs other models meanwhile anyway.
@@ -117,10 +105,12 @@ def item_embeddings(
             events=events,
             items=items,
             snapshots=snapshots,
+            model="item_embeddings",
             prefix="embed",
+            kernel=functools.partial(nearest_neighbours, dims=dims, top_k=top_k, window=window),
             refresh_days=refresh_days,
-            store=store,
-            kernel=kernel,
+            data_dir=data_dir,
+            reuse=reuse,
         )
 
 
@@ -133,16 +123,28 @@ def lists_per_snapshot(
     events: duckdb.DuckDBPyRelation,
     items: duckdb.DuckDBPyRelation,
     snapshots: duckdb.DuckDBPyRelation,
+    model: str,
     prefix: str,
+    kernel: functools.partial[Lists],
     refresh_days: int,
-    store: ListStore,
-    kernel: Callable[[np.ndarray, np.ndarray, int], Lists],
+    data_dir: str | None,
+    reuse: bool,
+    sources: Sequence[Path] = (),
 ) -> pa.Table:
     """The rows of a per-snapshot list model (item_embeddings, item_rules).
 
-    `kernel(session, item_key, n_keys)` computes one snapshot's lists from its events. The
+    `kernel(session, item_key, n_keys)` computes one snapshot's lists from its events; its
+    bound keywords (the model's vars) and the source of this module, snapshot_lists and
+    `sources` are the rules a stored list set is kept under (snapshot_lists.ListStore). The
     events are loaded only when a list set is not stored (snapshot_lists.per_snapshot).
     """
+    store = ListStore.open(
+        data_dir,
+        model,
+        kernel.keywords,
+        [Path(__file__), Path(snapshot_lists.__file__), *sources],
+        reuse=reuse,
+    )
     loaded: tuple[pa.Array, int, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def compute(cutoff: int) -> pa.Table:

@@ -1,8 +1,8 @@
 """Sequential rules (SR) per item: which items follow it in sessions, by a gap-decayed count.
 
 Part of the dbt project's dependencies: dbt's `item_rules` model (dbt/models/marts/
-item_rules.py) imports this module, which imports item_embeddings (for the shared event
-loading) and snapshot_lists, nothing else of the project.
+item_rules.py) imports this module, which imports item_embeddings (the shared per-snapshot
+loading and storing), nothing else of the project.
 
 Why a second sequential list: `item_neighbors`' sequential scores look 3 positions ahead and
 are decayed by time and event type, summed over the whole context; SR (Ludewig & Jannach
@@ -23,6 +23,7 @@ grid midnight at or before it, and incremental builds reuse list sets already co
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,9 +31,7 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
-from recsys.pipeline import item_embeddings, snapshot_lists
 from recsys.pipeline.item_embeddings import lists_per_snapshot, no_lists
-from recsys.pipeline.snapshot_lists import ListStore
 
 if TYPE_CHECKING:
     import duckdb
@@ -68,28 +67,18 @@ def item_rules(
     for name, value in (("rules_top_k", top_k), ("rules_window", window)):
         if value < 1:
             raise ValueError(f"var {name}: expected a whole number >= 1, found {value}")
-    store = ListStore.open(
-        data_dir,
-        "item_rules",
-        {"top_k": top_k, "window": window},
-        [Path(__file__), Path(item_embeddings.__file__), Path(snapshot_lists.__file__)],
-        reuse=reuse,
-    )
-
-    def kernel(
-        session: np.ndarray, item_key: np.ndarray, n_keys: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        return sequential_rules(session, item_key, n_keys, top_k=top_k, window=window)
-
     return lists_per_snapshot(
         con,
         events=events,
         items=items,
         snapshots=snapshots,
+        model="item_rules",
         prefix="rule",
+        kernel=functools.partial(sequential_rules, top_k=top_k, window=window),
         refresh_days=refresh_days,
-        store=store,
-        kernel=kernel,
+        data_dir=data_dir,
+        reuse=reuse,
+        sources=[Path(__file__)],
     )
 
 
