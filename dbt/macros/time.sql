@@ -85,6 +85,26 @@
 {%- endmacro %}
 
 
+{% macro snapshot_bucket(before) -%}
+  {#-
+    Two columns for rows bucketed by the first snapshot they fall before: bucket (its index in
+    time order) and bucket_end_at (its time); null after the last. `before` is the condition
+    with `{name}` for a snapshot's name, e.g. 'paired_at < {name}_at'; the rows carry the
+    <name>_at columns of the model's snapshot_times.
+  -#}
+  case
+      {%- for name in snapshot_names() %}
+      when {{ before | replace('{name}', name) }} then {{ loop.index0 }}
+      {%- endfor %}
+  end as bucket,
+  case
+      {%- for name in snapshot_names() %}
+      when {{ before | replace('{name}', name) }} then {{ name }}_at
+      {%- endfor %}
+  end as bucket_end_at
+{%- endmacro %}
+
+
 {% macro event_types() -%}
   {{ return(['view', 'add_to_cart', 'purchase']) }}
 {%- endmacro %}

@@ -114,16 +114,7 @@ split_day_pairs as (
     from (
         select
             session_pairs.*,
-            case
-                {%- for name in snapshots %}
-                when paired_at < {{ name }}_at then {{ loop.index0 }}
-                {%- endfor %}
-            end as bucket,
-            case
-                {%- for name in snapshots %}
-                when paired_at < {{ name }}_at then {{ name }}_at
-                {%- endfor %}
-            end as bucket_end_at
+            {{ snapshot_bucket('paired_at < {name}_at') }}
         from session_pairs
         cross join snapshot_times
         where {{ day_number('paired_at') }} in (select day_number from snapshot_days)
@@ -150,16 +141,7 @@ whole_day_pairs as (
     from (
         select
             int_item_pair_days.*,
-            case
-                {%- for name in snapshots %}
-                when day_number < {{ name }}_day then {{ loop.index0 }}
-                {%- endfor %}
-            end as bucket,
-            case
-                {%- for name in snapshots %}
-                when day_number < {{ name }}_day then {{ name }}_at
-                {%- endfor %}
-            end as bucket_end_at
+            {{ snapshot_bucket('day_number < {name}_day') }}
         from int_item_pair_days
         cross join snapshot_times
     ) as bucketed

@@ -44,16 +44,7 @@ bucketed as (
     select
         fct_events.*,
         snapshot_times.*,
-        case
-            {%- for name in snapshots %}
-            when event_timestamp < {{ name }}_at then {{ loop.index0 }}
-            {%- endfor %}
-        end as bucket,
-        case
-            {%- for name in snapshots %}
-            when event_timestamp < {{ name }}_at then {{ name }}_at
-            {%- endfor %}
-        end as bucket_end_at
+        {{ snapshot_bucket('event_timestamp < {name}_at') }}
     from fct_events
     cross join snapshot_times
 
