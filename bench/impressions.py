@@ -1,17 +1,21 @@
 """What the impression log costs: the same API with RECSYS_LOG_IMPRESSIONS on and off.
 
-Part of `make bench-serve` (bench/serve.py). Both servers (`recsys serve --workers 2`, the same
-world, the same Redis, the same live sessions) run side by side, and wrk alternates between
-them round by round (on/off, then off/on, ...) so a neighbour's job on the shared machine
-lands on both alike. Each round measures 1 connection (latency) and a saturating connection
-count (requests/s). "Off" still runs the live Prometheus signals and the last-impression key
-(those are not switched by RECSYS_LOG_IMPRESSIONS); what it leaves out is the JSON lines.
-"On" is the default (a tenth of the lines carry feature vectors); "every vector" logs the
-vectors of every answer (RECSYS_IMPRESSION_FEATURES_SHARE=1), shown for what that costs.
+Part of `make bench-serve` (bench/serve.py). Three servers (`recsys serve --workers 2`, the same
+world, the same Redis, the same live sessions) run side by side, and wrk alternates between them
+round by round, each round in another of the six orders of the three variants (so each variant
+runs first, second and third equally often; with a fixed middle place the "off" server always
+ran after a logging one), and before each run waits until all three servers are idle, so a
+writer still finishing one run's backlog never lands on the next. Each round measures 1
+connection (latency) and a saturating connection count (requests/s). "Off" still runs the live
+Prometheus signals and the last-impression key (those are not switched by
+RECSYS_LOG_IMPRESSIONS); what it leaves out is the JSON lines. "On" is the default (a tenth of
+the lines carry feature vectors); "every vector" logs the vectors of every answer
+(RECSYS_IMPRESSION_FEATURES_SHARE=1), shown for what that costs.
 """
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import sys
 from collections.abc import Callable
@@ -19,7 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.load import DEGRADED_MARKER, LoadResult, ServerProcess, run_wrk, start_server
+from bench.load import (
+    DEGRADED_MARKER,
+    LoadResult,
+    ServerProcess,
+    run_wrk,
+    start_server,
+    wait_quiet,
+)
 from recsys.config import REPO_ROOT
 from recsys.redis_runtime import RedisServer, free_port
 
@@ -35,7 +46,7 @@ VARIANTS = tuple(VARIANT_ENV)
 
 @dataclass(frozen=True)
 class CostOptions:
-    rounds: int = 7
+    rounds: int = 12  # a multiple of 6: every order of the three variants equally often
     seconds: int = 10
     connections: int = 16
 
@@ -76,10 +87,12 @@ def measure(
     }
     for variant in VARIANTS:  # warm-up, discarded
         _wrk(pair[variant], requests_file, redis, connections=2, seconds=5)
+    orders = itertools.cycle(itertools.permutations(VARIANTS))
+    every_pid = [pid for server in pair.values() for pid in server.pids()] + [redis.pid]
     for n in range(options.rounds):
-        order = VARIANTS if n % 2 == 0 else VARIANTS[::-1]
-        for variant in order:
+        for variant in next(orders):
             for case, connections in (("single", 1), ("saturation", options.connections)):
+                wait_quiet(every_pid)
                 r = _wrk(
                     pair[variant],
                     requests_file,
@@ -201,8 +214,9 @@ def record_section(figures: dict[str, dict[str, Any]], options: CostOptions) -> 
     notes = [
         "Targets (measured, not asserted): " + "; ".join(verdicts(figures)) + ".",
         "Three `recsys serve --workers 2` servers on the same world, Redis and live sessions, "
-        "side by side (on, off, every vector); wrk alternates between them "
-        f"(in order, then in reverse) for {options.rounds} rounds of {options.seconds} s at 1 and "
+        "side by side (on, off, every vector); wrk alternates between them, each round in "
+        "another of the six orders of the three, each run after all three servers are idle, "
+        f"for {options.rounds} rounds of {options.seconds} s at 1 and "
         f"{options.connections} connections, GET /recommendations k=20 with session ids. "
         "requests_per_s: all rounds' requests over their seconds; p50/p99: median of the "
         "rounds (each round's p99 in p99_ms_each). rps_vs_off / p99_vs_off: the median over "

@@ -199,6 +199,20 @@ def _cpu_snapshot(pids: Sequence[int]) -> _CpuSnapshot:
     return _CpuSnapshot(others=busy - ours, server=server)
 
 
+def wait_quiet(
+    pids: Sequence[int], *, cores: float = 0.05, window_s: float = 0.25, timeout_s: float = 10.0
+) -> float:
+    """Wait until `pids` use less than `cores` over a `window_s` window (a writer finishing the
+    previous run's backlog would otherwise land on the next run); the seconds waited."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout_s:
+        before = _cpu_snapshot(pids).server
+        time.sleep(window_s)
+        if (_cpu_snapshot(pids).server - before) / window_s < cores:
+            break
+    return time.perf_counter() - started
+
+
 def best_under(results: Sequence[LoadResult], *, p99_ms: float) -> LoadResult | None:
     """The run with the most requests/s among those with p99 <= `p99_ms` and no errors."""
     fit = [r for r in results if r.p99_ms <= p99_ms and r.errors == 0]

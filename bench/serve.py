@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("--profile-requests", type=int, default=2_000, help="in-process")
     parser.add_argument("--no-record", action="store_true", help="print only")
     parser.add_argument(
-        "--impressions-rounds", type=int, default=7, help="on/off rounds (odd: a median)"
+        "--impressions-rounds", type=int, default=12, help="on/off rounds (a multiple of 6)"
     )
     parser.add_argument("--impressions-seconds", type=int, default=10, help="each on/off run")
     parser.add_argument(
