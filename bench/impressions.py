@@ -1,21 +1,19 @@
 """What the impression log costs: the same API with RECSYS_LOG_IMPRESSIONS on and off.
 
-Part of `make bench-serve` (bench/serve.py). Three servers (`recsys serve --workers 2`, the same
-world, the same Redis, the same live sessions) run side by side, and wrk alternates between them
-round by round, each round in another of the six orders of the three variants (so each variant
-runs first, second and third equally often; with a fixed middle place the "off" server always
-ran after a logging one), and before each run waits until all three servers are idle, so a
-writer still finishing one run's backlog never lands on the next. Each round measures 1
-connection (latency) and a saturating connection count (requests/s). "Off" still runs the live
-Prometheus signals and the last-impression key (those are not switched by
-RECSYS_LOG_IMPRESSIONS); what it leaves out is the JSON lines. "On" is the default (a tenth of
-the lines carry feature vectors); "every vector" logs the vectors of every answer
-(RECSYS_IMPRESSION_FEATURES_SHARE=1), shown for what that costs.
+Part of `make bench-serve` (bench/serve.py). Four servers (`recsys serve --workers 2`: on, off,
+an identical twin of off, every vector) on the same world, Redis and live sessions run side by
+side; wrk alternates between them in short runs, each round in another order, each run after
+every server is idle. The servers are restarted for each of four blocks in another start order,
+because in an A/A check the server started first ran about 6% slower than its identical twin
+for its whole life. The twin's change against off is the resolution of the run. "Off" still
+runs the live Prometheus signals, the hand-over to the writer process and the last-impression
+key (those are not switched by RECSYS_LOG_IMPRESSIONS); what it leaves out is the JSON lines.
+"On" is the default (a tenth of the lines carry feature vectors); "every vector" logs the
+vectors of every answer (RECSYS_IMPRESSION_FEATURES_SHARE=1), shown for what that costs.
 """
 
 from __future__ import annotations
 
-import itertools
 import statistics
 import sys
 from collections.abc import Callable
@@ -36,9 +34,12 @@ from recsys.redis_runtime import RedisServer, free_port
 
 TARGET = 0.05  # p99 and requests/s within 5% of logging off
 # The server settings of each variant; the 5% targets compare "on" (the defaults) with "off".
+# "off, twin" is a second server set up exactly like "off": its change against "off" is what
+# two identical servers differ by in this run, the resolution the other figures have.
 VARIANT_ENV = {
     "on": {"RECSYS_LOG_IMPRESSIONS": "true"},
     "off": {"RECSYS_LOG_IMPRESSIONS": "false"},
+    "off, twin": {"RECSYS_LOG_IMPRESSIONS": "false"},
     "every vector": {"RECSYS_LOG_IMPRESSIONS": "true", "RECSYS_IMPRESSION_FEATURES_SHARE": "1"},
 }
 VARIANTS = tuple(VARIANT_ENV)
@@ -46,17 +47,24 @@ VARIANTS = tuple(VARIANT_ENV)
 
 @dataclass(frozen=True)
 class CostOptions:
-    rounds: int = 12  # a multiple of 6: every order of the three variants equally often
-    seconds: int = 10
+    rounds: int = 8  # per block; a multiple of 8 runs every order of _orders() equally often
+    seconds: int = 2
     connections: int = 16
 
 
-def start_pair(
-    env: dict[str, str], root: Path, servers: list[ServerProcess]
+def _orders(variants: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The rotations of `variants` and their reverses: each variant takes each place equally
+    often, and follows and precedes each other one equally often."""
+    rotations = [variants[i:] + variants[:i] for i in range(len(variants))]
+    return rotations + [r[::-1] for r in rotations]
+
+
+def start_servers(
+    env: dict[str, str], root: Path, servers: list[ServerProcess], order: tuple[str, ...]
 ) -> dict[str, ServerProcess]:
-    """Start the logging-on and logging-off servers (appended to `servers` for cleanup)."""
-    pair = {}
-    for variant in VARIANTS:
+    """Start one server per variant, in `order` (appended to `servers` for cleanup)."""
+    started = {}
+    for variant in order:
         port = free_port()
         command = [sys.executable, "-m", "ops", "serve", "--workers", "2", "--port", str(port)]
         server = start_server(
@@ -65,46 +73,67 @@ def start_pair(
             port=port,
             env={**env, **VARIANT_ENV[variant]},
             cwd=REPO_ROOT,
-            log=root / f"impressions-{variant.replace(' ', '-')}.log",
+            log=root / f"impressions-{variant.replace(' ', '-').replace(',', '')}.log",
         )
         servers.append(server)
         server.wait_ready("/ready")
-        pair[variant] = server
-    return pair
+        started[variant] = server
+    return started
+
+
+# runs[variant][case] = one list per block, one result per round
+Runs = dict[str, dict[str, list[list[LoadResult]]]]
 
 
 def measure(
-    pair: dict[str, ServerProcess],
+    start: Callable[[tuple[str, ...]], dict[str, ServerProcess]],
     requests_file: Path,
     redis: RedisServer,
     options: CostOptions,
     *,
     say: Callable[[str], None] = print,
-) -> dict[str, dict[str, list[LoadResult]]]:
-    """Alternate wrk runs between the two servers; every run of every round, per variant."""
-    runs: dict[str, dict[str, list[LoadResult]]] = {
-        v: {"single": [], "saturation": []} for v in VARIANTS
-    }
-    for variant in VARIANTS:  # warm-up, discarded
-        _wrk(pair[variant], requests_file, redis, connections=2, seconds=5)
-    orders = itertools.cycle(itertools.permutations(VARIANTS))
-    every_pid = [pid for server in pair.values() for pid in server.pids()] + [redis.pid]
-    for n in range(options.rounds):
-        for variant in next(orders):
-            for case, connections in (("single", 1), ("saturation", options.connections)):
-                wait_quiet(every_pid)
-                r = _wrk(
-                    pair[variant],
-                    requests_file,
-                    redis,
-                    connections=connections,
-                    seconds=options.seconds,
-                )
-                runs[variant][case].append(r)
+) -> Runs:
+    """A crossover: one block per start order of the servers (a server started first ran about
+    6% slower than its identical twin started later, for the whole life of the process), and
+    in each block short runs alternating between the variants, each round in another order.
+
+    `start(order)` starts the servers in that order; each block's servers are stopped after it.
+    """
+    runs: Runs = {v: {"single": [], "saturation": []} for v in VARIANTS}
+    orders = _orders(VARIANTS)
+    for block, start_order in enumerate(orders[: len(VARIANTS)]):
+        servers = start(start_order)
+        try:
+            every_pid = [pid for server in servers.values() for pid in server.pids()]
+            every_pid.append(redis.pid)
+            for variant in VARIANTS:  # warm-up, discarded
+                _wrk(servers[variant], requests_file, redis, connections=2, seconds=3)
+            for cases in runs.values():
+                for results in cases.values():
+                    results.append([])
+            for n in range(options.rounds):
+                for variant in orders[n % len(orders)]:
+                    for case, connections in (("single", 1), ("saturation", options.connections)):
+                        wait_quiet(every_pid)
+                        r = _wrk(
+                            servers[variant],
+                            requests_file,
+                            redis,
+                            connections=connections,
+                            seconds=options.seconds,
+                        )
+                        runs[variant][case][-1].append(r)
                 say(
-                    f"impressions {variant}, round {n + 1}, {connections} connection(s): "
-                    f"{r.requests_per_s:,.0f} req/s, p99 {r.p99_ms:.2f} ms, errors {r.errors}"
+                    f"impressions block {block + 1}/{len(VARIANTS)}, round {n + 1}/"
+                    f"{options.rounds}: "
+                    + ", ".join(
+                        f"{v} {runs[v]['saturation'][-1][-1].requests_per_s:,.0f} req/s"
+                        for v in VARIANTS
+                    )
                 )
+        finally:
+            for server in servers.values():
+                server.stop()
     return runs
 
 
@@ -126,29 +155,35 @@ def _wrk(
     )
 
 
-def summary(runs: dict[str, dict[str, list[LoadResult]]]) -> dict[str, dict[str, Any]]:
-    """Per variant and case: requests/s over all rounds, median p50/p99 of the rounds, and the
-    median over rounds of the paired change against "off" measured in the same round."""
+def summary(runs: Runs) -> dict[str, dict[str, Any]]:
+    """Per variant and case: requests/s over all runs, median p50/p99 of the runs, and the
+    paired change against "off" in the same round: its median in each block, averaged over
+    the blocks (so each start place weighs the same)."""
     out: dict[str, dict[str, Any]] = {}
     for variant, cases in runs.items():
-        for case, results in cases.items():
+        for case, blocks in cases.items():
+            results = [r for block in blocks for r in block]
             seconds = sum(r.seconds for r in results)
-            off = runs["off"][case]
-            pairs = list(zip(results, off, strict=True))
-            rps_each = [_change(r.requests_per_s, o.requests_per_s) for r, o in pairs]
-            p99_each = [_change(r.p99_ms, o.p99_ms) for r, o in pairs]
+            rps_blocks, p99_blocks = [], []
+            for block, off in zip(blocks, runs["off"][case], strict=True):
+                pairs = list(zip(block, off, strict=True))
+                rps_blocks.append(
+                    statistics.median(_change(r.requests_per_s, o.requests_per_s) for r, o in pairs)
+                )
+                p99_blocks.append(statistics.median(_change(r.p99_ms, o.p99_ms) for r, o in pairs))
             out[f"{variant}/{case}"] = {
                 "logging": variant,
                 "case": case,
                 "connections": results[0].connections,
-                "rounds": len(results),
+                "blocks": len(blocks),
+                "runs": len(results),
                 "requests_per_s": round(sum(r.requests for r in results) / seconds, 1),
                 "p50_ms": round(statistics.median(r.p50_ms for r in results), 3),
                 "p99_ms": round(statistics.median(r.p99_ms for r in results), 3),
-                "p99_ms_each": [round(r.p99_ms, 2) for r in results],
-                "rps_vs_off": round(statistics.median(rps_each), 4),
-                "p99_vs_off": round(statistics.median(p99_each), 4),
-                "p99_vs_off_each": [round(v, 3) for v in p99_each],
+                "rps_vs_off": round(statistics.mean(rps_blocks), 4),
+                "rps_vs_off_blocks": [round(v, 3) for v in rps_blocks],
+                "p99_vs_off": round(statistics.mean(p99_blocks), 4),
+                "p99_vs_off_blocks": [round(v, 3) for v in p99_blocks],
                 "errors": sum(r.errors for r in results),
                 "degraded": sum(r.marked for r in results),
                 "cpu_ms_per_req": round(
@@ -164,18 +199,19 @@ def _change(value: float, base: float) -> float:
 
 
 def verdicts(figures: dict[str, dict[str, Any]]) -> list[str]:
-    """The 5% targets on the median paired change against "off" (met or MISSED, never
-    asserted); the pooled figures of all rounds beside them."""
+    """The 5% targets on the paired change against "off" (met or MISSED, never asserted),
+    with the twin's change beside them: what identical servers differ by in the same run."""
     lines = []
     for case, label in (("single", "1 client"), ("saturation", "saturation")):
-        on, off = figures[f"on/{case}"], figures[f"off/{case}"]
+        on, off, twin = (figures[f"{v}/{case}"] for v in ("on", "off", "off, twin"))
         p99, rps = on["p99_vs_off"], on["rps_vs_off"]
         lines.append(
-            f"impression logging, {label}: p99 {p99:+.1%} (median of {on['rounds']} paired "
-            f"rounds; pooled {on['p99_ms']:.2f} vs {off['p99_ms']:.2f} ms) -> "
-            f"{'met' if p99 <= TARGET else 'MISSED'}; requests/s {rps:+.1%} (pooled "
-            f"{on['requests_per_s']:,.0f} vs {off['requests_per_s']:,.0f}) -> "
-            f"{'met' if rps >= -TARGET else 'MISSED'}"
+            f"impression logging, {label}: p99 {p99:+.1%} "
+            f"({'met' if p99 <= TARGET else 'MISSED'}), requests/s {rps:+.1%} "
+            f"({'met' if rps >= -TARGET else 'MISSED'}); identical twin of off: p99 "
+            f"{twin['p99_vs_off']:+.1%}, requests/s {twin['rps_vs_off']:+.1%}; pooled p99 "
+            f"{on['p99_ms']:.2f} vs {off['p99_ms']:.2f} ms, requests/s "
+            f"{on['requests_per_s']:,.0f} vs {off['requests_per_s']:,.0f}"
         )
     return lines
 
@@ -184,14 +220,15 @@ COLUMNS = (
     "logging",
     "case",
     "connections",
-    "rounds",
+    "blocks",
+    "runs",
     "requests_per_s",
     "p50_ms",
     "p99_ms",
-    "p99_ms_each",
     "rps_vs_off",
+    "rps_vs_off_blocks",
     "p99_vs_off",
-    "p99_vs_off_each",
+    "p99_vs_off_blocks",
     "errors",
     "degraded",
     "cpu_ms_per_req",
@@ -206,31 +243,37 @@ def record_section(figures: dict[str, dict[str, Any]], options: CostOptions) -> 
     rows = [
         {
             **row,
-            "p99_ms_each": " / ".join(str(v) for v in row["p99_ms_each"]),
-            "p99_vs_off_each": " / ".join(f"{v:+.3f}" for v in row["p99_vs_off_each"]),
+            "rps_vs_off_blocks": " / ".join(f"{v:+.3f}" for v in row["rps_vs_off_blocks"]),
+            "p99_vs_off_blocks": " / ".join(f"{v:+.3f}" for v in row["p99_vs_off_blocks"]),
         }
         for row in figures.values()
     ]
+    n = len(VARIANTS)
     notes = [
         "Targets (measured, not asserted): " + "; ".join(verdicts(figures)) + ".",
-        "Three `recsys serve --workers 2` servers on the same world, Redis and live sessions, "
-        "side by side (on, off, every vector); wrk alternates between them, each round in "
-        "another of the six orders of the three, each run after all three servers are idle, "
-        f"for {options.rounds} rounds of {options.seconds} s at 1 and "
-        f"{options.connections} connections, GET /recommendations k=20 with session ids. "
-        "requests_per_s: all rounds' requests over their seconds; p50/p99: median of the "
-        "rounds (each round's p99 in p99_ms_each). rps_vs_off / p99_vs_off: the median over "
-        "rounds of the change against the off server measured in the same round, minutes "
-        "apart at most (each round's in p99_vs_off_each); the targets are judged on these, "
-        "since a neighbour's job moves whole rounds by more than 5%.",
+        f"Design: {n} `recsys serve --workers 2` servers on the same world, Redis and live "
+        "sessions (on, off, an identical twin of off, every vector). A crossover in "
+        f"{n} blocks: each block starts the servers in another order (each variant starts "
+        "first once: a server started first ran about 6% slower than its identical twin for "
+        "its whole life in an A/A check, as large as the effect measured), then runs "
+        f"{options.rounds} rounds of wrk for {options.seconds} s per server at 1 and "
+        f"{options.connections} connections, each round in another order (rotations and "
+        "their reverses), each run after every server is idle. GET /recommendations k=20 "
+        "with session ids. rps_vs_off / p99_vs_off: per block the median over rounds of the "
+        "change against off in the same round (seconds apart), then the mean of the blocks "
+        "(each block's in *_blocks); the targets are judged on these. requests_per_s: all "
+        "runs' requests over their seconds; p50/p99: median of the runs.",
+        "The twin is the bench's resolution: two identically configured servers differ by "
+        "that much in this run, so a change of on within it is not told from zero.",
         "On (the defaults): every answer becomes a JSON line (items, scores, timings), and "
         "the lines of a tenth of the requests (RECSYS_IMPRESSION_FEATURES_SHARE=0.1, chosen "
         "by request id) also carry the 20 shown items' feature vectors; a writer process per "
         "worker encodes them. Every vector: RECSYS_IMPRESSION_FEATURES_SHARE=1, all lines "
-        "carry vectors (not a target; what a full sample costs). Off: no lines; the queue, the "
-        "writer process, the Prometheus live signals and the last-impression key in Redis "
-        "still run.",
-        "Machine caveat: wrk, Redis, both servers' workers and the writers share 2 cores "
+        "carry vectors (not a target; what a full sample costs). Off: no lines; the request "
+        "path is the same code (the queue, the hand-over to the writer process, the "
+        "Prometheus live signals and the last-impression key in Redis still run), so what "
+        "on adds is the writer's encoding and file writes.",
+        "Machine caveat: wrk, Redis, the servers' workers and the writers share 2 cores "
         "with other people's jobs (other_jobs_cores); at saturation the writer's CPU competes "
         "with the server's, so the throughput gap there is an upper bound for a server with "
         "cores of its own.",

@@ -17,8 +17,9 @@
 5. The peer: `feast serve` (2 workers) answering POST /get-online-features for the same users
    and the very candidates our ranker scored (ranker_v1's user_features + item_features refs,
    user_id x 300 and item_id x 300), measured the same way.
-6. The impression log's cost (bench/impressions.py): two of our servers, logging on and
-   off, side by side, wrk alternating between them; section "serve-impressions".
+6. The impression log's cost (bench/impressions.py): our servers with logging on, off (and
+   an identical twin of off), side by side in a crossover, wrk alternating between them;
+   section "serve-impressions".
    `--only-impressions` runs steps 1-2 and this one only.
 7. Results into benchmarks.json / BENCHMARKS.md, section "serve". Everything started here is
    stopped in `finally`, on errors, Ctrl-C and SIGTERM too.
@@ -92,9 +93,9 @@ def main() -> None:
     parser.add_argument("--profile-requests", type=int, default=2_000, help="in-process")
     parser.add_argument("--no-record", action="store_true", help="print only")
     parser.add_argument(
-        "--impressions-rounds", type=int, default=12, help="on/off rounds (a multiple of 6)"
+        "--impressions-rounds", type=int, default=8, help="rounds per block (a multiple of 8)"
     )
-    parser.add_argument("--impressions-seconds", type=int, default=10, help="each on/off run")
+    parser.add_argument("--impressions-seconds", type=int, default=2, help="each run")
     parser.add_argument(
         "--impressions-connections", type=int, default=16, help="on/off saturation run"
     )
@@ -308,15 +309,22 @@ def _impression_cost(
     requests_file = root / "ours.tsv"
     if not requests_file.exists():
         write_requests(requests_file, traffic.recommendation_requests())
-    pair: list[ServerProcess] = []
-    try:
-        servers = impressions.start_pair(env, root, pair)
-        if not sessions_exist:
+    started: list[ServerProcess] = []
+    made_sessions = sessions_exist
+
+    def start(order: tuple[str, ...]) -> dict[str, ServerProcess]:
+        nonlocal made_sessions
+        servers = impressions.start_servers(env, root, started, order)
+        if not made_sessions:  # in Redis: every later server sees them
             print(f"creating {options.sessions:,} live sessions")
-            create_sessions(servers["on"].url, traffic)
-        runs = impressions.measure(servers, requests_file, redis, options.cost)
+            create_sessions(servers["off"].url, traffic)
+            made_sessions = True
+        return servers
+
+    try:
+        runs = impressions.measure(start, requests_file, redis, options.cost)
     finally:
-        for server in pair:
+        for server in started:
             server.stop()
     return impressions.summary(runs)
 
