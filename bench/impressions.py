@@ -54,7 +54,7 @@ class CostOptions:
 
 def _orders(variants: tuple[str, ...]) -> list[tuple[str, ...]]:
     """The rotations of `variants` and their reverses: each variant takes each place equally
-    often, and follows and precedes each other one equally often."""
+    often, and runs right after another as often as right before it."""
     rotations = [variants[i:] + variants[:i] for i in range(len(variants))]
     return rotations + [r[::-1] for r in rotations]
 
