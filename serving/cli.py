@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from recsys.config import paths
+from serving.metrics_folder import new_metrics_folder
 
 if TYPE_CHECKING:
     from recsys.pipeline.materialize import MaterializeSummary
@@ -142,12 +143,10 @@ def serve(
 
     export_data_dir_env()
     ensure_redis()
-    if workers > 1:
-        metrics_dir = paths().run / "prometheus"
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        metrics_dir.mkdir(parents=True)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-        os.environ["PROMETHEUS_MULTIPROCESS_DIR"] = str(metrics_dir)
+    # All workers (and their impression writers) share one folder of this server's own.
+    metrics_dir = new_metrics_folder()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    os.environ["PROMETHEUS_MULTIPROCESS_DIR"] = str(metrics_dir)
     pid_file = paths().server_pid
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.write_text(f"{os.getpid()}\n")
@@ -168,6 +167,7 @@ def serve(
         # Only our own record: a second `serve` on another port may have replaced it.
         if pid_file.exists() and pid_file.read_text().strip() == str(os.getpid()):
             pid_file.unlink()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _announce_when_up(url: str, timeout_s: float = 600.0) -> None:

@@ -14,14 +14,15 @@ import contextlib
 import math
 import os
 import shutil
-import tempfile
 import time
 from datetime import UTC, datetime
 from typing import Any
 
+from serving.metrics_folder import new_metrics_folder
+
 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-    _folder = tempfile.mkdtemp(prefix="recsys_metrics_")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _folder
+    _folder = new_metrics_folder()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_folder)
     atexit.register(shutil.rmtree, _folder, ignore_errors=True)
 # prometheus_client's value store reads the older spelling; Feast checks both.
 os.environ.setdefault("PROMETHEUS_MULTIPROCESS_DIR", os.environ["PROMETHEUS_MULTIPROC_DIR"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -64,6 +65,79 @@ def test_serve_announces_when_up_and_stop_stops_it(world: World) -> None:
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def _start(data_dir: Path, redis_url: str) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    server = subprocess.Popen(
+        [str(RECSYS), "serve", "--port", str(port), "--workers", "2"],
+        env=_env(data_dir, redis_url),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return server, f"http://127.0.0.1:{port}"
+
+
+def _wait_up(server: subprocess.Popen[str], url: str) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"serve on {url} exited with {server.returncode}"
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"serve on {url} did not answer in 180 s")
+
+
+def _health_count(url: str) -> float:
+    """GET /health requests this server's /metrics counts (all workers added up)."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    pattern = r'recsys_request_seconds_count\{[^}]*route="/health"[^}]*\} ([0-9.e+]+)'
+    return sum(float(value) for value in re.findall(pattern, text))
+
+
+def _metrics_folder(server_pid: int) -> Path:
+    """The multiprocess folder the server's workers were started with."""
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    for child in children:
+        for entry in Path(f"/proc/{child}/environ").read_bytes().split(b"\0"):
+            if entry.startswith(b"PROMETHEUS_MULTIPROC_DIR="):
+                return Path(entry.split(b"=", 1)[1].decode())
+    raise AssertionError(f"no worker of {server_pid} has PROMETHEUS_MULTIPROC_DIR")
+
+
+def test_two_servers_on_one_data_folder_keep_their_own_metrics(world: World) -> None:
+    """Each server's /metrics counts its own requests; its metric files go when it stops."""
+    data_dir = Path(world.data_dir)
+    first, first_url = _start(data_dir, world.redis_url)
+    second: subprocess.Popen[str] | None = None
+    try:
+        _wait_up(first, first_url)
+        second, second_url = _start(data_dir, world.redis_url)
+        _wait_up(second, second_url)
+        before = _health_count(second_url)
+        for _ in range(7):
+            httpx.get(f"{first_url}/health", timeout=5)
+        # The first server counts its 7 (plus the readiness polls), the second none of them.
+        assert _health_count(first_url) >= 7
+        assert _health_count(second_url) == before
+        first_folder, second_folder = _metrics_folder(first.pid), _metrics_folder(second.pid)
+        assert first_folder != second_folder
+        assert first_folder.is_dir() and second_folder.is_dir()
+        if Path("/dev/shm").is_dir():  # in memory where there is room (here: always)
+            assert first_folder.parent == second_folder.parent == Path("/dev/shm")
+        first.terminate()
+        first.wait(timeout=60)
+        assert not first_folder.exists(), "a stopped server leaves its metric files behind"
+        assert second_folder.is_dir()
+    finally:
+        for server in (first, second):
+            if server is not None and server.poll() is None:
+                server.kill()
+                server.wait()
 
 
 def test_stop_leaves_a_reused_pid_alone(data_dir: Path, redis_server: RedisServer) -> None:
