@@ -15,7 +15,6 @@ Nothing here can block a request: the server only ever drops what does not fit i
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -42,6 +41,7 @@ from recsys.monitoring.impressions import (
 )
 from recsys.redis_cluster import is_cluster_client
 from recsys.redis_runtime import client_from_url
+from serving.background_priority import lower_priority
 from serving.impressions import FRAME_HEADER, Shown
 from serving.metrics import (
     IMPRESSION_WRITE_ERRORS,
@@ -52,12 +52,6 @@ from serving.metrics import (
 )
 
 log = logging.getLogger("serving.impression_writer")
-# Background work yields to requests: on a busy host the server's workers get the CPU first and
-# the writer catches up in their idle moments (it needs a few percent of a core; when it falls
-# far behind, the server's bounded queue drops and counts, never waits). SCHED_BATCH on top of
-# the niceness: a batch task never preempts a running one when it wakes (Linux skips wakeup
-# preemption for it), so a batch arriving mid-request waits for the request, not the reverse.
-NICENESS = 10
 # Characters other than \n and \r that str.splitlines() breaks on and orjson writes as they
 # are (it escapes the ones below U+0020).
 _LINE_BREAKS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
@@ -286,10 +280,9 @@ def main() -> int:
     # is what ends it.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
-    with contextlib.suppress(OSError):
-        os.nice(NICENESS)
-    with contextlib.suppress(OSError, AttributeError):  # Linux only
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    # It needs a few percent of a core and yields to requests (serving/background_priority.py);
+    # when it falls far behind, the server's bounded queue drops and counts, never waits.
+    lower_priority()
     fd = sys.stdin.fileno()
     config = _read_frame(fd)
     if config is None:
