@@ -3,9 +3,8 @@
 Each server gets a fresh folder of its own: a folder shared by two servers on one data
 directory would add their counters together, and the second to start would delete the first's
 files. The folder lives in memory (/dev/shm) when there is room: every metric update writes a
-shared memory-mapped page, and on a disk file system a page written back to disk faults on its
-next write and can wait for the journal to commit (which another process's fsync, such as the
-impression writer's, triggers). Nothing in it needs to outlive the server.
+shared memory-mapped page, which on a disk file system the kernel keeps writing back to disk
+for nothing, since no file in it is of use once the server stops.
 """
 
 from __future__ import annotations
