@@ -21,6 +21,10 @@ import httpx
 
 from recsys.redis_runtime import free_port
 
+# How long a worker's Redis breaker stays open after a failed call (short, so tests of an
+# outage see recovery quickly).
+RETRY_SECONDS = 0.2
+
 
 @dataclass(frozen=True)
 class WorkerServer:
@@ -48,7 +52,7 @@ def worker_server(
         "RECSYS_DATA_DIR": str(data_dir),
         "REDIS_URL": redis_url,
         "PROMETHEUS_MULTIPROC_DIR": str(metrics),
-        "RECSYS_REDIS_RETRY_SECONDS": "0.2",
+        "RECSYS_REDIS_RETRY_SECONDS": str(RETRY_SECONDS),
         "RECSYS_MODEL_POLL_SECONDS": "0.5",
         **(env or {}),
     }
