@@ -32,9 +32,8 @@ def lower_priority() -> None:
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
     with contextlib.suppress(OSError, AttributeError):  # Linux only
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
-    with contextlib.suppress(OSError, AttributeError):
-        set_batch_slice(SLICE_NS)
+        if not set_batch_slice(SLICE_NS):  # one call sets the policy and the slice
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 
 def set_batch_slice(slice_ns: int) -> bool:

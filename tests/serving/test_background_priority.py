@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from serving.background_priority import NICENESS, SLICE_NS
-from tests.serving.background import slice_ns
+from tests.serving.background import expected_background_slice, slice_ns
 
 _CHILD = """
 import os, sys
@@ -27,10 +27,8 @@ def test_lower_priority_sets_niceness_policy_and_slice() -> None:
         pid = int(child.stdout.readline())
         assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, os.nice(0) + NICENESS)
         assert os.sched_getscheduler(pid) == os.SCHED_BATCH
-        # Kernels before 6.12 have no per-task slice and show none; the default slice is
-        # several times longer (1.4 ms on 2 cores).
-        release = tuple(int(part) for part in os.uname().release.split(".")[:2])
-        assert slice_ns(pid) == (SLICE_NS if release >= (6, 12) else None)
+        # The default slice is several times longer (1.4 ms on 2 cores).
+        assert slice_ns(pid) == expected_background_slice()
         assert slice_ns(os.getpid()) != SLICE_NS
     finally:
         child.communicate("")

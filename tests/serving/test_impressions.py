@@ -31,9 +31,9 @@ from recsys.monitoring.impressions import (
     read_impressions,
 )
 from recsys.redis_runtime import start_redis
-from serving.background_priority import NICENESS, SLICE_NS
+from serving.background_priority import NICENESS
 from serving.impressions import ImpressionLog
-from tests.serving.background import slice_ns
+from tests.serving.background import expected_background_slice, slice_ns
 from tests.serving.conftest import LiveServer, start_server, world_settings
 from tests.serving.copies import copy_world, materialize_into
 from tests.serving.workers import worker_server
@@ -339,7 +339,7 @@ def test_the_writer_process_runs_at_a_lower_priority_than_the_server(serve) -> N
     """Background encoding yields the CPU to requests on a busy host, never preempts one when
     a batch wakes it (SCHED_BATCH), and gives way within 0.1 ms when a request wakes."""
     serve()
-    wanted = (min(19, os.nice(0) + NICENESS), os.SCHED_BATCH, SLICE_NS)
+    wanted = (min(19, os.nice(0) + NICENESS), os.SCHED_BATCH, expected_background_slice())
     deadline = time.monotonic() + 60  # the writer renices itself once it has started up
     while True:
         writers = _writer_priority()
