@@ -22,29 +22,40 @@ def _env(data_dir: Path, redis_url: str) -> dict[str, str]:
     return {**os.environ, "RECSYS_DATA_DIR": str(data_dir), "REDIS_URL": redis_url}
 
 
-def test_serve_announces_when_up_and_stop_stops_it(world: World) -> None:
+def _start(data_dir: Path, redis_url: str) -> tuple[subprocess.Popen[str], str]:
     port = free_port()
-    data_dir = Path(world.data_dir)
-    env = _env(data_dir, world.redis_url)
     server = subprocess.Popen(
         [str(RECSYS), "serve", "--port", str(port), "--workers", "2"],
-        env=env,
+        env=_env(data_dir, redis_url),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    return server, f"http://127.0.0.1:{port}"
+
+
+def _wait_announced(server: subprocess.Popen[str]) -> list[str]:
+    """The server's output up to its "Serving on" line (its own /health polls are over)."""
+    assert server.stdout is not None
+    deadline = time.monotonic() + 180
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        line = server.stdout.readline()
+        assert line, f"serve exited early: {''.join(lines)}"
+        lines.append(line)
+        if line.startswith("Serving on"):
+            return lines
+    raise AssertionError(f"serve did not announce itself in 180 s: {''.join(lines)}")
+
+
+def test_serve_announces_when_up_and_stop_stops_it(world: World) -> None:
+    data_dir = Path(world.data_dir)
+    env = _env(data_dir, world.redis_url)
+    server, url = _start(data_dir, world.redis_url)
     try:
-        assert server.stdout is not None
-        deadline = time.monotonic() + 180
-        lines: list[str] = []
-        while time.monotonic() < deadline:
-            line = server.stdout.readline()
-            assert line, f"serve exited early: {''.join(lines)}"
-            lines.append(line)
-            if line.startswith("Serving on"):
-                break
+        lines = _wait_announced(server)
         # Said only when true: the port answers at the moment the line appears.
-        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+        assert httpx.get(f"{url}/health", timeout=5).status_code == 200
         assert lines[0].startswith("Starting the API")
         pid_file = data_dir / "run" / "server.pid"
         assert int(pid_file.read_text()) == server.pid
@@ -57,7 +68,7 @@ def test_serve_announces_when_up_and_stop_stops_it(world: World) -> None:
         assert server.wait(timeout=30) is not None
         assert not pid_file.exists()
         try:
-            httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+            httpx.get(f"{url}/health", timeout=2)
             raise AssertionError("the server still answers after `recsys stop`")
         except httpx.TransportError:
             pass
@@ -65,31 +76,6 @@ def test_serve_announces_when_up_and_stop_stops_it(world: World) -> None:
         if server.poll() is None:
             server.kill()
             server.wait()
-
-
-def _start(data_dir: Path, redis_url: str) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    server = subprocess.Popen(
-        [str(RECSYS), "serve", "--port", str(port), "--workers", "2"],
-        env=_env(data_dir, redis_url),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    return server, f"http://127.0.0.1:{port}"
-
-
-def _wait_up(server: subprocess.Popen[str], url: str) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert server.poll() is None, f"serve on {url} exited with {server.returncode}"
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"serve on {url} did not answer in 180 s")
 
 
 def _health_count(url: str) -> float:
@@ -115,9 +101,9 @@ def test_two_servers_on_one_data_folder_keep_their_own_metrics(world: World) -> 
     first, first_url = _start(data_dir, world.redis_url)
     second: subprocess.Popen[str] | None = None
     try:
-        _wait_up(first, first_url)
+        _wait_announced(first)
         second, second_url = _start(data_dir, world.redis_url)
-        _wait_up(second, second_url)
+        _wait_announced(second)
         before = _health_count(second_url)
         for _ in range(7):
             httpx.get(f"{first_url}/health", timeout=5)
