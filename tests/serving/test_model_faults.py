@@ -32,6 +32,10 @@ def _start(data_dir: Path, world: World, log: Path) -> tuple[subprocess.Popen[by
         "RECSYS_DATA_DIR": str(data_dir),
         "REDIS_URL": world.redis_url,
         "RECSYS_MODEL_POLL_SECONDS": "0.2",
+        # What is tested is the model fault, not latency: on a 2-core host busy with the
+        # rest of the suite (and the check process loading the corrupt model), a Redis
+        # reply can miss the 100 ms default and answer `degraded` for that reason alone.
+        "RECSYS_REDIS_TIMEOUT_MS": "2000",
     }
     command = [sys.executable, "-m", "uvicorn", "serving.main:create_app", "--factory"]
     command += ["--workers", "2", "--port", str(port), "--log-level", "warning"]
@@ -75,7 +79,7 @@ def test_a_corrupt_model_cannot_take_two_workers_down(world: World, tmp_path: Pa
     process, url = _start(data_dir, world, log)
     with httpx.Client(base_url=url, timeout=10) as client:
         user = client.get("/users/sample", params={"n": 1}).json()[0]["user_id"]
-    answers: list[tuple[int, str | None, bool]] = []
+    answers: list[tuple[int, str | None, str | None]] = []
     stop = threading.Event()
 
     def hammer() -> None:
@@ -83,9 +87,8 @@ def test_a_corrupt_model_cannot_take_two_workers_down(world: World, tmp_path: Pa
             while not stop.is_set():
                 r = client.get(f"/recommendations/{user}")
                 body = r.json() if r.status_code == 200 else {}
-                answers.append(
-                    (r.status_code, body.get("model_version"), bool(body.get("degraded")))
-                )
+                reason = body.get("reason") if body.get("degraded") else None
+                answers.append((r.status_code, body.get("model_version"), reason))
 
     threads = [threading.Thread(target=hammer) for _ in range(4)]
     try:
@@ -112,7 +115,8 @@ def test_a_corrupt_model_cannot_take_two_workers_down(world: World, tmp_path: Pa
     statuses = {status for status, _, _ in answers}
     assert statuses == {200}, f"{len(answers)} answers, statuses {statuses}"
     assert {version for _, version, _ in answers} == {world.model_version}
-    assert not any(degraded for _, _, degraded in answers)
+    reasons = [reason for _, _, reason in answers if reason]
+    assert not reasons, f"{len(reasons)} of {len(answers)} answers degraded: {set(reasons)}"
     _stop(process)
 
     # A fresh server whose current model is the corrupt one starts and serves fallbacks.
