@@ -87,7 +87,7 @@ def test_a_corrupt_model_cannot_take_two_workers_down(world: World, tmp_path: Pa
             while not stop.is_set():
                 r = client.get(f"/recommendations/{user}")
                 body = r.json() if r.status_code == 200 else {}
-                reason = body.get("reason") if body.get("degraded") else None
+                reason = (body.get("reason") or "no reason") if body.get("degraded") else None
                 answers.append((r.status_code, body.get("model_version"), reason))
 
     threads = [threading.Thread(target=hammer) for _ in range(4)]
