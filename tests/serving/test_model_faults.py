@@ -22,6 +22,7 @@ import httpx
 from recsys import registry
 from recsys.redis_runtime import free_port
 from tests.recsys.model_versions import reseal
+from tests.serving.workers import SLOW_HOST
 from tests.world import World
 
 
@@ -32,10 +33,7 @@ def _start(data_dir: Path, world: World, log: Path) -> tuple[subprocess.Popen[by
         "RECSYS_DATA_DIR": str(data_dir),
         "REDIS_URL": world.redis_url,
         "RECSYS_MODEL_POLL_SECONDS": "0.2",
-        # What is tested is the model fault, not latency: on a 2-core host busy with the
-        # rest of the suite (and the check process loading the corrupt model), a Redis
-        # reply can miss the 100 ms default and answer `degraded` for that reason alone.
-        "RECSYS_REDIS_TIMEOUT_MS": "2000",
+        **SLOW_HOST,  # what is tested is the model fault, not latency
     }
     command = [sys.executable, "-m", "uvicorn", "serving.main:create_app", "--factory"]
     command += ["--workers", "2", "--port", str(port), "--log-level", "warning"]
