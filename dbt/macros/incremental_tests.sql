@@ -3,7 +3,8 @@
   of a row's UTC day number) checks only the rows from incremental_since_day on, the rows that
   build wrote; the stored days were tested when they were built. var incremental_tests: all
   tests every row, as a full build does. Singular tests are not scoped, except the list marts'
-  point-in-time guard with a refresh grid (macros/neighbors.sql: lists_seen_before_snapshot).
+  point-in-time guard with a refresh grid, which reads the lists cut off from that day on
+  (macros/neighbors.sql: lists_seen_before_snapshot).
 -#}
 
 {% macro duckdb__get_where_subquery(relation) -%}

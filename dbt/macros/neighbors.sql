@@ -35,8 +35,10 @@
   The point-in-time guard of a per-snapshot item-list mart built by a Python model
   (item_embeddings, item_rules): every listed item and every item in its `list_column` must
   have an event strictly before the snapshot. Returns one failure row per violation. On an
-  incremental build with var list_refresh_days > 0, only the snapshots from
-  incremental_since_day on.
+  incremental build with var list_refresh_days N > 0, only the rows whose lists' cut-off (the
+  snapshot's day rounded down to the N-day grid, recsys/pipeline/snapshot_lists.py) is on or
+  after incremental_since_day: a set with an earlier cut-off is reused and was checked on the
+  night it was computed, and the model checks every set it computes.
 -#}
 {% macro lists_seen_before_snapshot(model_name, list_column) -%}
 with lists as (
@@ -44,10 +46,11 @@ with lists as (
     select * from {{ ref(model_name) }}
     {%- if execute and var('build_mode', 'full') == 'incremental'
         and var('incremental_tests', 'new') != 'all' and var('list_refresh_days', 0) | int > 0 %}
+    {%- set grid = var('list_refresh_days') | int %}
     -- An incremental night with a refresh grid reuses stored list sets, checked when they
-    -- were computed (the model checks each set it computes): the snapshots from the
-    -- recomputed days on are read here.
-    where event_timestamp >= to_timestamp({{ incremental_since_day() }} * 86400)
+    -- were computed: only lists cut off on or after the recomputed days are read here.
+    where floor({{ day_number('event_timestamp') }} / {{ grid }}) * {{ grid }}
+        >= {{ incremental_since_day() }}
     {%- endif %}
 
 ),

@@ -155,8 +155,8 @@ def lists_per_snapshot(
         before = at_us < cutoff
         lists = kernel(session[before], item_key[before], n_keys)
         # Every set a build computes is checked here (a stored set was when it was computed;
-        # dbt's point-in-time test reads the rows of the latest snapshots on incremental
-        # nights): each owner and neighbour must have an event before the cut-off.
+        # on incremental nights dbt's point-in-time test reads only the lists cut off from the
+        # recomputed days on): each owner and neighbour must have an event before the cut-off.
         seen = np.zeros(n_keys, bool)
         seen[item_key[before]] = True
         if not (seen[lists[0]].all() and seen[lists[2]].all()):

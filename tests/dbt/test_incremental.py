@@ -166,3 +166,76 @@ def test_a_changed_definition_asks_for_a_full_refresh(nights: tuple[Path, list[P
         assert changed.mode == "full" and "definitions" in changed.reason
         with pytest.raises(ValueError, match="full-refresh"):
             build_state.plan(layout, "incremental", {**same, "covis_top_k": 7})
+
+
+def test_a_night_s_list_guard_reads_only_the_lists_cut_off_since_the_recomputed_days(
+    nights: tuple[Path, list[Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a night, the list marts' point-in-time guard reads only lists whose grid cut-off is
+    on or after incremental_since_day: older sets are reused and were checked when computed.
+    A leak put into one snapshot's lists fails the guard exactly when that holds."""
+    incremental, _ = nights
+    with data_dir_env(incremental):
+        warehouse = Paths(incremental).warehouse  # before RECSYS_WAREHOUSE points elsewhere
+        if not warehouse.exists():
+            dbt_runner.build(quiet=True, mode="auto")
+        with duckdb.connect(str(warehouse), read_only=True) as connection:
+            days = {
+                name: (cut, day)
+                for name, cut, day in connection.execute(
+                    "select snapshot_name, any_value(epoch_us(event_timestamp) "
+                    f"// {REFRESH_DAYS * DAY_US} * {REFRESH_DAYS}), "
+                    f"any_value(epoch_us(event_timestamp) // {DAY_US}) "
+                    "from item_embeddings group by 1"
+                ).fetchall()
+            }
+        # a snapshot taken after its grid line, and one on an earlier grid line
+        after = [name for name, (cut, day) in days.items() if day > cut]
+        assert after, f"the world needs a snapshot after its grid line: {days}"
+        cut = days[after[0]][0]
+        earlier = [name for name, (other, _) in days.items() if other < cut]
+        assert earlier, f"the world needs lists on an earlier grid line: {days}"
+        # (leaky snapshot, incremental_since_day) -> whether the guard must fail
+        cases = {
+            (after[0], cut): True,  # its lists' cut-off is a recomputed day
+            (after[0], cut + 1): False,  # cut off before: a reused set, not read again
+            (earlier[0], cut): False,
+        }
+        failed = {}
+        for snapshot, since in cases:
+            leaky = tmp_path / f"leaky-{snapshot}-{since}.duckdb"
+            shutil.copy(warehouse, leaky)
+            _leak_into_lists(leaky, snapshot)
+            monkeypatch.setenv("RECSYS_WAREHOUSE", str(leaky))
+            night = {
+                "build_mode": "incremental",
+                "incremental_since_day": since,
+                "list_refresh_days": REFRESH_DAYS,
+            }
+            try:
+                # `dbt test` alone with a night's vars (build() would run the whole night)
+                dbt_runner._invoke(
+                    "test", select="assert_item_embeddings_point_in_time", vars=night, quiet=True
+                )
+                failed[snapshot, since] = False
+            except dbt_runner.DbtBuildError as failure:
+                assert "failing rows" in str(failure), failure
+                failed[snapshot, since] = True
+    assert failed == cases, (days, failed)
+
+
+def _leak_into_lists(warehouse: Path, snapshot: str) -> None:
+    """One snapshot's embedding lists name an item that has no event at all."""
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute(
+            "create table leaky as select * replace (case when snapshot_name = ? "
+            "then list_append(embed_item_ids, 'never-seen') else embed_item_ids end "
+            "as embed_item_ids) from item_embeddings",
+            [snapshot],
+        )
+        kind = connection.execute(
+            "select table_type from information_schema.tables where table_name = 'item_embeddings'"
+        ).fetchone()
+        assert kind is not None
+        connection.execute(f"drop {'view' if kind[0] == 'VIEW' else 'table'} item_embeddings")
+        connection.execute("alter table leaky rename to item_embeddings")
