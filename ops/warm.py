@@ -12,7 +12,7 @@ import time
 import duckdb
 import numpy as np
 
-from recsys.pipeline.neighbor_lists import bucket_columns, neighbor_lists
+from recsys.pipeline.neighbor_lists import PARTS, neighbor_lists
 from recsys.ranking.session import SessionArrays
 from recsys.ranking.warm import two_items
 from recsys.ranking.warm import warm as warm_request_path
@@ -38,14 +38,14 @@ def warm() -> float:
 def _neighbour_lists() -> None:
     """dbt's item_neighbors kernel, on one pair of two items at two snapshots."""
     con = duckdb.connect()
-    buckets = ", ".join(f"1.0::double as {name}" for name in bucket_columns(2))
+    weights = ", ".join(f"1.0::double as {part}" for part in PARTS)
     at = "timestamptz '2026-01-01 00:00:00+00'"
     neighbor_lists(
         con,
         pairs=con.sql(
-            f"select 1::integer as lo_item_key, 2::integer as hi_item_key, {at} as first_paired_at,"
-            f" {at} as lo_hi_first_followed_at, null::timestamptz as hi_lo_first_followed_at,"
-            f" {buckets}"
+            f"select 1::integer as lo_item_key, 2::integer as hi_item_key, 0 as bucket,"
+            f" {at} as first_paired_at, {at} as lo_hi_first_followed_at,"
+            f" null::timestamptz as hi_lo_first_followed_at, {weights}"
         ),
         items=con.sql("select * from (values ('a', 1), ('b', 2)) as t(item_id, item_key)"),
         snapshots=con.sql(

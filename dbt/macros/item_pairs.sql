@@ -1,6 +1,6 @@
 {#-
   Co-visited item pairs, shared by int_item_pair_days (the stored per-day sums) and
-  int_item_pairs_scored (the days a snapshot falls in, which it splits at the snapshot).
+  int_item_pairs_decayed (the days a snapshot falls in, which it splits at the snapshot).
 -#}
 
 {% macro covis_window_size() -%}

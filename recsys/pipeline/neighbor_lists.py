@@ -3,10 +3,11 @@
 Part of the dbt project's dependencies: dbt's `item_neighbors` model
 (dbt/models/marts/item_neighbors.py) imports this module and nothing else of the project, so
 it depends only on numpy, pyarrow and numba, which the dbt environment (this venv) has.
-`int_item_pairs_scored` (SQL) holds one row per unordered item pair with its decayed weight
-per snapshot bucket; this module turns those rows into ranked lists. A compiled pass keeps
-each list's best `top_k` in a small heap, so the tens of millions of candidate rows of a
-large build are never sorted (a SQL window sort of them cost more CPU than any other node).
+`int_item_pairs_decayed` (a SQL view) holds a pair's weights once per day it occurred on,
+each decayed to the end of its snapshot bucket; this module sums them per pair and bucket and
+turns the sums into ranked lists. Both are compiled passes: the sums replace a SQL group-by of
+millions of rows (and writing and reading its result), and a small heap keeps each list's
+best `top_k`, so the tens of millions of candidate rows of a large build are never sorted.
 
 The rules are the ones docs/contracts.md gives, and the scores are the floating-point
 operations of that formula in this order (a SQL version must keep it to match bit for bit):
@@ -16,6 +17,8 @@ operations of that formula in this order (a SQL version must keep it to match bi
   carry_j_k = 0.5 ^ ((snapshot_k - snapshot_j) / half-life), computed by DuckDB;
 - a list keeps the `top_k` best, score descending, ties by neighbour id ascending (item keys
   are assigned in item_id order, so key order is id order).
+A bucket's sum adds a pair's rows in the order they are read, as SQL's sum() does in some
+order: two builds agree to float rounding, not bit for bit.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def neighbor_lists(
 
     Args:
         con: The connection the relations belong to.
-        pairs: int_item_pairs_scored.
+        pairs: int_item_pairs_decayed (rows of pairs, each in one snapshot bucket).
         items: int_items_keyed (item_key 1..n in item_id order).
         snapshots: feature_snapshots (snapshot_index = the bucket number in pairs).
         top_k: Neighbours kept per list (var covis_top_k).
@@ -73,24 +76,30 @@ def neighbor_lists(
     keys = item_ids["item_key"].to_numpy()
     if not np.array_equal(keys, np.arange(1, len(keys) + 1)):
         raise ValueError("int_items_keyed: expected item_key 1..n with no gaps")
-    table = _arrow(pairs.select(_pair_columns(count)))
+    table = _arrow(pairs.select(_pair_columns()))
 
     def column(name: str) -> np.ndarray:
         return _owned(table[name].to_numpy())
 
-    weights = np.stack([column(name) for name in bucket_columns(count)]).reshape(
-        2, len(KINDS), count, table.num_rows
-    )
-    offsets, neighbours, scores = _top_neighbours(
-        column("lo_item_key"),
-        column("hi_item_key"),
+    lo, hi = column("lo_item_key"), column("hi_item_key")
+    if len(lo) and not (lo.min() >= 1 and hi.max() <= len(keys) and (lo < hi).all()):
+        raise ValueError(
+            "int_item_pairs_decayed: expected item keys 1 <= lo_item_key < hi_item_key <= "
+            f"{len(keys)} (int_items_keyed)"
+        )
+    order = np.argsort(lo.astype(np.int64) * (len(keys) + 1) + hi, kind="stable")
+    lo, hi, first_paired, followed, weights = _sum_pairs(
+        order,
+        lo,
+        hi,
+        column("bucket"),
         column("first_paired_us"),
         np.stack([column("lo_hi_followed_us"), column("hi_lo_followed_us")]),
-        weights,
-        at_us,
-        carry,
-        len(keys) + 1,
-        top_k,
+        np.stack([column(part) for part in PARTS]),
+        count,
+    )
+    offsets, neighbours, scores = _top_neighbours(
+        lo, hi, first_paired, followed, weights, at_us, carry, len(keys) + 1, top_k
     )
     names = item_ids["item_id"].combine_chunks()
     return pa.concat_tables(
@@ -112,27 +121,23 @@ def _owned(values: np.ndarray) -> np.ndarray:
     return np.require(values, requirements=["C", "W"])
 
 
-def bucket_columns(count: int) -> list[str]:
-    """int_item_pairs_scored's weight columns, in the kernel's [direction, kind, bucket] order."""
-    return [
-        f"{direction}_{kind}_bucket_{bucket}"
-        for direction in ("lo_hi", "hi_lo")
-        for kind in KINDS
-        for bucket in range(count)
-    ]
+# int_item_pairs_decayed's weights as [direction, kind]: direction 0 = lo -> hi.
+PARTS = ("lo_hi_covis", "lo_hi_seq", "hi_lo_covis", "hi_lo_seq")
 
 
 def _arrow(relation: duckdb.DuckDBPyRelation) -> pa.Table:
     return relation.to_arrow_table()
 
 
-def _pair_columns(count: int) -> str:
+def _pair_columns() -> str:
     never = f"{_NEVER}"
-    buckets = ", ".join(bucket_columns(count))
+    weights = ", ".join(f"coalesce({part}, 0.0)::double as {part}" for part in PARTS)
     return (
-        "lo_item_key, hi_item_key, epoch_us(first_paired_at) as first_paired_us, "
+        "lo_item_key::integer as lo_item_key, hi_item_key::integer as hi_item_key, "
+        "coalesce(bucket, -1)::bigint as bucket, "
+        "epoch_us(first_paired_at) as first_paired_us, "
         f"coalesce(epoch_us(lo_hi_first_followed_at), {never}) as lo_hi_followed_us, "
-        f"coalesce(epoch_us(hi_lo_first_followed_at), {never}) as hi_lo_followed_us, {buckets}"
+        f"coalesce(epoch_us(hi_lo_first_followed_at), {never}) as hi_lo_followed_us, {weights}"
     )
 
 
@@ -230,6 +235,51 @@ def _sift_down(scores, others, base, size, score, other):
         slot = child
     scores[base + slot] = score
     others[base + slot] = other
+
+
+@njit(cache=True, nogil=True)
+def _sum_pairs(order, lo, hi, bucket, first_paired, followed, parts, n_buckets):
+    """One row per pair from its rows (`order` lists them pair by pair): the earliest times
+    and, per bucket, the sums of the four weights, added in `order`.
+
+    parts[direction * 2 + kind, row]; followed[direction, row]; a row of bucket -1 (after the
+    last snapshot) counts for the times only, as SQL's `filter (where bucket = k)` leaves it.
+    Returns lo, hi, first_paired, followed[direction, pair] and
+    weights[direction, kind, bucket, pair], the layout _top_neighbours reads.
+    """
+    n_rows = order.shape[0]
+    n_pairs = 0
+    for i in range(n_rows):
+        if i == 0 or lo[order[i]] != lo[order[i - 1]] or hi[order[i]] != hi[order[i - 1]]:
+            n_pairs += 1
+    out_lo = np.empty(n_pairs, np.int32)
+    out_hi = np.empty(n_pairs, np.int32)
+    out_first = np.empty(n_pairs, np.int64)
+    out_followed = np.empty((2, n_pairs), np.int64)
+    weights = np.zeros((2, 2, n_buckets, n_pairs), np.float64)
+    pair = -1
+    for i in range(n_rows):
+        row = order[i]
+        if i == 0 or lo[row] != lo[order[i - 1]] or hi[row] != hi[order[i - 1]]:
+            pair += 1
+            out_lo[pair] = lo[row]
+            out_hi[pair] = hi[row]
+            out_first[pair] = first_paired[row]
+            out_followed[0, pair] = followed[0, row]
+            out_followed[1, pair] = followed[1, row]
+        else:
+            out_first[pair] = min(out_first[pair], first_paired[row])
+            out_followed[0, pair] = min(out_followed[0, pair], followed[0, row])
+            out_followed[1, pair] = min(out_followed[1, pair], followed[1, row])
+        b = bucket[row]
+        if b < 0:
+            continue
+        if b >= n_buckets:
+            raise ValueError("int_item_pairs_decayed: a bucket past the last snapshot")
+        for direction in range(2):
+            for kind in range(2):
+                weights[direction, kind, b, pair] += parts[direction * 2 + kind, row]
+    return out_lo, out_hi, out_first, out_followed, weights
 
 
 @njit(cache=True, nogil=True)

@@ -2,7 +2,7 @@
 {#-
   One row per unordered item pair (lo_item_id < hi_item_id) per UTC day of its later event
   (paired_at): the day's first pairing times and, per weight of pair_parts(), the day's sum
-  decayed to the end of that day (midnight UTC after it). int_item_pairs_scored carries a
+  decayed to the end of that day (midnight UTC after it). int_item_pairs_decayed carries a
   day's sum to a snapshot with one factor, since for t < E <= S
   0.5^((S - t)/h) = 0.5^((E - t)/h) * 0.5^((S - E)/h); the stored values stay within
   [0.5^(1/h), 1] times the weights, whatever the date.

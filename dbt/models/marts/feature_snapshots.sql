@@ -20,8 +20,8 @@ snapshots as (
 
 final as (
 
-    -- snapshot_index numbers the snapshots in time order, as the bucket columns of
-    -- int_item_pairs_scored do.
+    -- snapshot_index numbers the snapshots in time order, as int_item_pairs_decayed's
+    -- bucket does.
     select
         snapshot_name,
         snapshot_at,

@@ -3,8 +3,9 @@
 A Python model: the ranking of tens of millions of candidate pairs is a compiled pass in
 recsys/pipeline/neighbor_lists.py (a kernel module with no other project imports), cheaper
 than a SQL window sort.
-The pair scores it ranks come from int_item_pairs_scored (SQL); the rules are in
-docs/contracts.md and the model's description in item_neighbors.yml.
+It sums the decayed pair rows of int_item_pairs_decayed (a SQL view) per pair and snapshot
+bucket in the same module; the rules are in docs/contracts.md and the model's description in
+item_neighbors.yml.
 """
 
 
@@ -14,7 +15,7 @@ def model(dbt, session):
 
     return neighbor_lists(
         session,
-        pairs=dbt.ref("int_item_pairs_scored"),
+        pairs=dbt.ref("int_item_pairs_decayed"),
         items=dbt.ref("int_items_keyed"),
         snapshots=dbt.ref("feature_snapshots"),
         top_k=int(dbt.config.get("covis_top_k")),
