@@ -8,11 +8,7 @@ must start and serve the fallbacks, marked degraded.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,42 +16,13 @@ from pathlib import Path
 import httpx
 
 from recsys import registry
-from recsys.redis_runtime import free_port
 from tests.recsys.model_versions import reseal
-from tests.serving.workers import SLOW_HOST
+from tests.serving.workers import SLOW_HOST, worker_server
 from tests.world import World
 
-
-def _start(data_dir: Path, world: World, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "RECSYS_DATA_DIR": str(data_dir),
-        "REDIS_URL": world.redis_url,
-        "RECSYS_MODEL_POLL_SECONDS": "0.2",
-        **SLOW_HOST,  # what is tested is the model fault, not latency
-    }
-    command = [sys.executable, "-m", "uvicorn", "serving.main:create_app", "--factory"]
-    command += ["--workers", "2", "--port", str(port), "--log-level", "warning"]
-    process = subprocess.Popen(
-        command, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"server exited at start-up: {log.read_text()[-2000:]}"
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("server did not start in 180 s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=60)
+# The model is polled often so the test sees the flip quickly; what is tested is the model
+# fault, not latency.
+SERVER_ENV = {"RECSYS_MODEL_POLL_SECONDS": "0.2", **SLOW_HOST}
 
 
 def _broken_copy(models: Path, source: str, name: str) -> None:
@@ -73,8 +40,26 @@ def test_a_corrupt_model_cannot_take_two_workers_down(world: World, tmp_path: Pa
     )
     models = data_dir / "models"
     _broken_copy(models, world.model_version, "v-corrupt")
-    log = tmp_path / "server.log"
-    process, url = _start(data_dir, world, log)
+    with worker_server(data_dir, world.redis_url, env=SERVER_ENV) as live:
+        ready = _promote_under_load(live.url, models, world)
+        with live.client() as client:
+            assert client.get("/health").status_code == 200  # still up after the fault
+
+    # A fresh server whose current model is the corrupt one starts and serves fallbacks.
+    with worker_server(data_dir, world.redis_url, env=SERVER_ENV) as live, live.client() as client:
+        user = client.get("/users/sample", params={"n": 1}).json()[0]["user_id"]
+        body = client.get(f"/recommendations/{user}").json()
+        answer = client.get("/ready")
+    assert body["degraded"] and "v-corrupt refused" in body["reason"], body
+    assert len(body["items"]) == 20
+    assert answer.status_code == 503
+    assert "v-corrupt refused" in answer.json()["checks"]["model"]["detail"]
+    assert "still serving " + world.model_version in ready["detail"]
+
+
+def _promote_under_load(url: str, models: Path, world: World) -> dict:
+    """Flip `current` to the corrupt version while four clients ask for recommendations;
+    every answer must stay a 200 from the old model, and /ready must say why."""
     with httpx.Client(base_url=url, timeout=10) as client:
         user = client.get("/users/sample", params={"n": 1}).json()[0]["user_id"]
     answers: list[tuple[int, str | None, str | None]] = []
@@ -109,23 +94,9 @@ def test_a_corrupt_model_cannot_take_two_workers_down(world: World, tmp_path: Pa
     assert refused >= 10, f"/ready never reported the refused model: {ready}"
     assert "still serving " + world.model_version in ready["detail"] and ready["ok"]
     assert "crashed the check process" in ready["detail"]
-    assert process.poll() is None
     statuses = {status for status, _, _ in answers}
     assert statuses == {200}, f"{len(answers)} answers, statuses {statuses}"
     assert {version for _, version, _ in answers} == {world.model_version}
     reasons = [reason for _, _, reason in answers if reason]
     assert not reasons, f"{len(reasons)} of {len(answers)} answers degraded: {set(reasons)}"
-    _stop(process)
-
-    # A fresh server whose current model is the corrupt one starts and serves fallbacks.
-    process, url = _start(data_dir, world, log)
-    try:
-        with httpx.Client(base_url=url, timeout=10) as client:
-            body = client.get(f"/recommendations/{user}").json()
-            ready = client.get("/ready")
-    finally:
-        _stop(process)
-    assert body["degraded"] and "v-corrupt refused" in body["reason"], body
-    assert len(body["items"]) == 20
-    assert ready.status_code == 503
-    assert "v-corrupt refused" in ready.json()["checks"]["model"]["detail"]
+    return ready

@@ -62,6 +62,9 @@ def worker_server(
     }
     for name in ("FEAST_REDIS_CONNECTION", "FEAST_REDIS_TYPE"):
         environment.pop(name, None)  # the server derives them from REDIS_URL
+    # A server started again on the same data folder appends to the same log: only this
+    # one's lines tell when it is serving.
+    start = log.stat().st_size if log.exists() else 0
     with log.open("ab") as out:
         process = subprocess.Popen(
             [
@@ -86,7 +89,7 @@ def worker_server(
         )
     server = WorkerServer(f"http://127.0.0.1:{port}", log, process.pid)
     try:
-        _wait_until_serving(server, process, workers)
+        _wait_until_serving(server, process, workers, start)
         yield server
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -98,13 +101,18 @@ def worker_server(
             process.wait()
 
 
-def _wait_until_serving(server: WorkerServer, process: subprocess.Popen, workers: int) -> None:
+def _wait_until_serving(
+    server: WorkerServer, process: subprocess.Popen, workers: int, start: int
+) -> None:
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
+        with server.log.open("rb") as log:
+            log.seek(start)
+            mine = log.read().decode(errors="replace")
         if process.poll() is not None:
-            raise RuntimeError(f"server exited: {server.log.read_text()[-3000:]}")
+            raise RuntimeError(f"server exited: {mine[-3000:]}")
         # every worker logs this line once its lifespan finished
-        if server.log.read_text(errors="replace").count("Application startup complete") >= workers:
+        if mine.count("Application startup complete") >= workers:
             return
         time.sleep(0.2)
-    raise RuntimeError(f"server not ready in time: {server.log.read_text()[-3000:]}")
+    raise RuntimeError(f"server not ready in time: {mine[-3000:]}")
