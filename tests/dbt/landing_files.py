@@ -156,3 +156,11 @@ def data_dir_env(data_dir: Path) -> Iterator[Path]:
         patch.setenv("RECSYS_DATA_DIR", str(data_dir))
         patch.delenv("RECSYS_WAREHOUSE", raising=False)
         yield data_dir
+
+
+def replace_mart(warehouse: Path, mart: str, sql: str, *params: Any) -> None:
+    """Put a table built from `sql` (read from the real mart) in place of the mart's view."""
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute(f"create table {mart}_replaced as {sql}", list(params))
+        connection.execute(f"drop view {mart}")
+        connection.execute(f"alter table {mart}_replaced rename to {mart}")

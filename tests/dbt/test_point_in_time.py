@@ -6,11 +6,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from recsys.pipeline import dbt_runner
-from tests.dbt.landing_files import Built
+from tests.dbt.landing_files import Built, replace_mart
 
 # mart -> (dbt test that guards it, a leaky version of the mart built from the real one)
 LEAKS = {
@@ -62,10 +61,7 @@ def _copy(built: Built, tmp_path: Path, *, mart: str | None = None, leak_sql: st
     copy = tmp_path / "warehouse.duckdb"
     shutil.copy(built.warehouse, copy)
     if mart:
-        with duckdb.connect(str(copy)) as connection:
-            connection.execute(f"create table {mart}_leaky as {leak_sql}")
-            connection.execute(f"drop view {mart}")
-            connection.execute(f"alter table {mart}_leaky rename to {mart}")
+        replace_mart(copy, mart, leak_sql)
     return copy
 
 
