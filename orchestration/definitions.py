@@ -93,11 +93,11 @@ def build_definitions(manifest: Path | None = None) -> Definitions:
         """`dbt build` of the selected models; exports published only when all passed."""
         layout = paths()
         # Incremental when the last build recorded the same definitions (dbt/README.md).
-        plan, run_vars = dbt_runner.plan_vars("auto")
+        plan, run_vars, run_env = dbt_runner.plan_vars("auto")
         context.log.info(f"dbt build: {plan.mode} ({plan.reason})")
         build_state.forget(layout)  # a failed build leaves stored rows the next must not trust
         build = export_sets.start(layout)  # as dbt_runner.build: a failed build publishes nothing
-        with environment(build.env):  # dbt's subprocess inherits them
+        with environment({**build.env, **run_env}):  # dbt's subprocess inherits them
             args = ["build", "--vars", json.dumps(run_vars)]
             invocation = dbt.cli(
                 args, context=context, target_path=layout.data_dir / "dbt" / "target-dagster"

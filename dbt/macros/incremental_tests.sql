@@ -29,15 +29,15 @@
 
 {% macro incremental_test_scope(relation) -%}
   {#- "<day expression> >= <since>" for a model with incremental_day on an incremental build. -#}
-  {%- if not execute or var('build_mode', 'full') != 'incremental'
+  {%- if not execute or build_mode() != 'incremental'
       or var('incremental_tests', 'new') == 'all'
-      or var('incremental_since_day', none) is none -%}
+      or since_day_setting() is none -%}
     {{ return('') }}
   {%- endif -%}
   {%- for node in graph.nodes.values() -%}
     {%- if node.resource_type == 'model' and node.name == relation.identifier
         and node.config.get('incremental_day') -%}
-      {{ return(node.config.get('incremental_day') ~ ' >= ' ~ (var('incremental_since_day') | int)) }}
+      {{ return(node.config.get('incremental_day') ~ ' >= ' ~ since_day_setting()) }}
     {%- endif -%}
   {%- endfor -%}
   {{ return('') }}

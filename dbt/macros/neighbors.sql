@@ -44,7 +44,7 @@
 with lists as (
 
     select * from {{ ref(model_name) }}
-    {%- if execute and var('build_mode', 'full') == 'incremental'
+    {%- if execute and build_mode() == 'incremental'
         and var('incremental_tests', 'new') != 'all' and var('list_refresh_days', 0) | int > 0 %}
     {%- set grid = var('list_refresh_days') | int %}
     -- An incremental night with a refresh grid reuses stored list sets, checked when they

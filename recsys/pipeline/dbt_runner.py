@@ -205,14 +205,24 @@ def build(
     )
 
 
-def plan_vars(mode: build_state.Mode) -> tuple[build_state.Plan, dict[str, Any]]:
-    """The plan for a whole-project build and the vars that carry it (for the orchestrator)."""
+def plan_vars(
+    mode: build_state.Mode,
+) -> tuple[build_state.Plan, dict[str, Any], dict[str, str]]:
+    """The plan for a whole-project build, its vars and the environment that carries the
+    plan (for the orchestrator)."""
     build_vars = contract_vars()
     plan = build_state.plan(paths(), mode, build_vars)
-    run_vars: dict[str, Any] = {**build_vars, "build_mode": plan.mode}
-    if plan.since_day is not None:
-        run_vars["incremental_since_day"] = plan.since_day
-    return plan, run_vars
+    return plan, build_vars, plan_env(plan)
+
+
+def plan_env(plan: build_state.Plan) -> dict[str, str]:
+    """How a build runs, for dbt's environment (dbt/macros/build_settings.sql).
+
+    Not --vars: dbt parses the whole project again whenever --vars differ from the last
+    invocation's, and incremental_since_day moves every night (about 5 s of a night).
+    """
+    since = "" if plan.since_day is None else str(plan.since_day)
+    return {"RECSYS_BUILD_MODE": plan.mode, "RECSYS_INCREMENTAL_SINCE_DAY": since}
 
 
 def record_build(plan: build_state.Plan, build_vars: dict[str, Any] | None = None) -> None:
@@ -271,12 +281,10 @@ def _build_once(
 ) -> BuildSummary:
     layout = paths()
     on_spark = target == spark_build.TARGET
-    run_vars: dict[str, Any] = {**(vars or {}), "build_mode": plan.mode}
+    run_vars: dict[str, Any] = dict(vars or {})
     if on_spark:
         spark_build.reset(layout.data_dir)
         run_vars["spark_landing_files"] = spark_build.landing_files(layout.data_dir)
-    if plan.since_day is not None:
-        run_vars["incremental_since_day"] = plan.since_day
     vars = run_vars
     # A failed or partial build may leave some models updated and others not: the next
     # build must not trust the stored rows (the monitoring models store none of them).
@@ -286,7 +294,8 @@ def _build_once(
     # Exports go into a new build folder, published only if every model and test passed:
     # a failed or killed build leaves the previous complete set in service.
     exports_build = export_sets.start(layout)
-    with environment(exports_build.env):  # dbt reads where to export from them
+    # dbt reads where to export, and how this build runs, from the environment.
+    with environment({**exports_build.env, **plan_env(plan)}):
         if quiet or verbose:
             result = _invoke(
                 "build", select=select, vars=vars, quiet=quiet, target=target, exclude=exclude

@@ -147,11 +147,12 @@ def materialize(df, con):
 
 {% macro default__is_incremental_build(identifier=none) %}
   {#-
-    True when the runner asked for an incremental build (var build_mode), dbt was not
+    True when the runner asked for an incremental build (build_mode(),
+    macros/build_settings.sql), dbt was not
     started with --full-refresh and this model already has stored partitions (a new model
     builds in full first).
   -#}
-  {%- if not execute or var('build_mode', 'full') != 'incremental' or flags.FULL_REFRESH -%}
+  {%- if not execute or build_mode() != 'incremental' or flags.FULL_REFRESH -%}
     {{ return(false) }}
   {%- endif -%}
   {{ return(landing_file_count("'" ~ partition_glob(identifier) ~ "'") > 0) }}
@@ -160,13 +161,15 @@ def materialize(df, con):
 
 {% macro incremental_since_day() -%}
   {#- The first UTC day number an incremental build recomputes (the runner passes it). -#}
-  {%- if var('incremental_since_day', none) is none -%}
+  {%- set day = since_day_setting() -%}
+  {%- if day is none -%}
     {{ exceptions.raise_compiler_error(
-        "build_mode 'incremental' needs var incremental_since_day (a UTC day number); "
-        ~ "`recsys build` passes it, plain dbt users pass it with --vars"
+        "build_mode 'incremental' needs incremental_since_day (a UTC day number); "
+        ~ "`recsys build` passes it, plain dbt users pass it with --vars or the environment "
+        ~ "variable RECSYS_INCREMENTAL_SINCE_DAY"
     ) }}
   {%- endif -%}
-  {{ var('incremental_since_day') | int }}
+  {{ day }}
 {%- endmacro %}
 
 

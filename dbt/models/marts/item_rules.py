@@ -13,7 +13,7 @@ def model(dbt, session):
     dbt.config(materialized="parquet_export")
     # dbt finds the config keys a model reads in plain dbt.config.get() calls, not inside an
     # expression: read it on its own line.
-    reuse_lists = dbt.config.get("reuse_lists")
+    build_mode_var = dbt.config.get("build_mode_var")
     from recsys.pipeline.item_rules import item_rules
 
     return item_rules(
@@ -25,5 +25,6 @@ def model(dbt, session):
         window=int(dbt.config.get("rules_window")),
         refresh_days=int(dbt.config.get("list_refresh_days")),
         data_dir=os.environ.get("RECSYS_DATA_DIR"),
-        reuse=str(reuse_lists) == "True",
+        reuse=(str(build_mode_var or "") or os.environ.get("RECSYS_BUILD_MODE", "full"))
+        == "incremental",
     )
