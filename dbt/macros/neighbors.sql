@@ -47,25 +47,21 @@ with lists as (
     {%- if execute and build_mode() == 'incremental'
         and var('incremental_tests', 'new') != 'all' and var('list_refresh_days', 0) | int > 0 %}
     {%- set grid = var('list_refresh_days') | int %}
+    {%- set first_line = ((incremental_since_day() | int) + grid - 1) // grid * grid %}
     -- An incremental night with a refresh grid reuses stored list sets, checked when they
-    -- were computed: only lists cut off on or after the recomputed days are read here.
-    where floor({{ day_number('event_timestamp') }} / {{ grid }}) * {{ grid }}
-        >= {{ incremental_since_day() }}
+    -- were computed: only lists cut off on or after the recomputed days are read here, the
+    -- snapshots from the first grid line on or after incremental_since_day (a plain
+    -- timestamp bound, so the Parquet reader skips the other snapshots' row groups).
+    where event_timestamp >= {{ date_start(day_date(first_line)) }}
     {%- endif %}
 
 ),
 
-fct_events as (
-
-    select * from {{ ref('fct_events') }}
-
-),
-
+-- dim_items.first_seen_at is the item's first clean event (min over fct_events).
 first_seen as (
 
-    select item_id, min(event_timestamp) as first_event_at
-    from fct_events
-    group by item_id
+    select item_id, first_seen_at as first_event_at
+    from {{ ref('dim_items') }}
 
 ),
 
