@@ -2,9 +2,10 @@
 and its ties."""
 
 import duckdb
+import numpy as np
 import pytest
 
-from recsys.pipeline.neighbor_lists import neighbor_lists
+from recsys.pipeline.neighbor_lists import _pair_order, neighbor_lists
 
 DAY1 = "timestamptz '2026-01-01 00:00:00+00'"
 DAY2 = "timestamptz '2026-01-02 00:00:00+00'"
@@ -105,3 +106,13 @@ def test_keys_outside_the_items_are_refused() -> None:
 def test_top_k_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="covis_top_k"):
         _lists(top_k=0)
+
+
+def test_pair_order_groups_a_pair_s_rows_in_read_order() -> None:
+    rng = np.random.default_rng(7)
+    lo = rng.integers(1, 6, 2000).astype(np.int32)
+    hi = (lo + rng.integers(1, 4, 2000)).astype(np.int32)
+    order = _pair_order(lo, hi, 10)
+    # the same as a stable sort by (lo, hi): a pair's rows keep their read order
+    expected = np.argsort(lo.astype(np.int64) * 10 + hi, kind="stable")
+    assert np.array_equal(order, expected)

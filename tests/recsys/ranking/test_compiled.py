@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from ops.warm import warm
-from recsys.pipeline.neighbor_lists import _sum_pairs, _top_neighbours
+from recsys.pipeline.neighbor_lists import _pair_order, _sum_pairs, _top_neighbours
 from recsys.ranking import catalog_files, generators, vectors
 from recsys.ranking.candidates import CandidateConfig, UserContext, generate
 from recsys.ranking.catalog import Catalog
@@ -24,6 +24,7 @@ KERNELS = [
     vectors._fill_cross,
     vectors._fill_batch_columns,
     best_per_user,
+    _pair_order,
     _sum_pairs,
     _top_neighbours,
 ]
