@@ -99,6 +99,12 @@ def materialize(df, con):
   So an incremental query must return every row of each partition it returns.
   A build that leaves no partition at all (no rows) reads as the query's columns and no rows
   (`partitioned_source`): a glob that matches no file is an error to DuckDB.
+
+  Config incremental_rebuilt_from='<model>' (a one-row model whose first column is a
+  partition value, or null): an incremental build rebuilds every partition from that value
+  on, so one its query no longer returns (its rows moved to another partition or vanished)
+  is emptied first: its files are overwritten with no rows. The query must then return all
+  rows of the partitions from that value on.
 -#}
 
 {% macro partition_folder(identifier=none) -%}
@@ -120,7 +126,31 @@ def materialize(df, con):
 {%- endmacro %}
 
 
+{% macro empty_partitions_from(model_name) %}
+  {#- Overwrite the stored files of the partitions >= the model's value with no rows. -#}
+  {%- set found = run_query('select * from ' ~ ref(model_name)) -%}
+  {%- set first = found.rows[0][0] if found.rows | length > 0 else none -%}
+  {%- if first is not none -%}
+    {%- set files = run_query(
+        "select file from glob('" ~ partition_folder() ~ "/_partition=*/*.parquet')"
+    ) -%}
+    {%- for row in files.rows -%}
+      {%- set value = row[0].split('_partition=')[-1].split('/')[0] -%}
+      {%- if value | int >= first | int -%}
+        {% call statement('empty_partition') -%}
+          copy (select * from ({{ compiled_code }}) limit 0)
+            to '{{ row[0] | replace('\\', '/') }}' (format parquet)
+        {%- endcall %}
+      {%- endif -%}
+    {%- endfor -%}
+  {%- endif -%}
+{% endmacro %}
+
+
 {% macro parquet_partitioned_write(partition) %}
+  {%- if is_incremental_build() and config.get('incremental_rebuilt_from') -%}
+    {{ empty_partitions_from(config.get('incremental_rebuilt_from')) }}
+  {%- endif -%}
   {% call statement('main') -%}
     copy (select *, {{ partition }} as _partition from ({{ compiled_code }}))
       to '{{ partition_folder() }}' (

@@ -1,8 +1,27 @@
-{#- One row per session per distinct item: the shared base of fct_sessions and session_items. -#}
+{{ config(
+    incremental_partition=day_number('first_interaction_at'),
+    incremental_day=day_number('first_interaction_at'),
+    incremental_rebuilt_from='int_sessions_rebuilt_from',
+) }}
+{#-
+  One row per session per distinct item: the shared base of fct_sessions and session_items.
+
+  Incremental: the partitions (the day of the row's first interaction) from
+  int_sessions_rebuilt_from's day on, from the whole sessions that touch them.
+-#}
+-- depends_on: {{ ref('int_sessions_rebuilt_from') }}
+{%- set incremental = is_incremental_build() %}
+{%- set from_day = '(select rebuilt_from_day from ' ~ ref('int_sessions_rebuilt_from') ~ ')' %}
 
 with fct_events as (
 
     select * from {{ ref('fct_events') }}
+    {%- if incremental %}
+    where session_id in (
+        select session_id from {{ ref('fct_events') }}
+        where {{ day_number('event_timestamp') }} >= {{ from_day }}
+    )
+    {%- endif %}
 
 ),
 
@@ -26,3 +45,6 @@ final as (
 )
 
 select * from final
+{%- if incremental %}
+where {{ day_number('first_interaction_at') }} >= {{ from_day }}
+{%- endif %}

@@ -1,8 +1,27 @@
-{{ config(materialized='parquet_export') }}
+{{ config(
+    materialized='parquet_export',
+    incremental_partition=day_number('started_at'),
+    incremental_day=day_number('started_at'),
+    incremental_rebuilt_from='int_sessions_rebuilt_from',
+) }}
+{#-
+  Incremental: the partitions (the session's first day) from int_sessions_rebuilt_from's
+  day on; a session starting then has all its rows in int_events_aggregated_to_session_items'
+  partitions from that day on.
+-#}
+-- depends_on: {{ ref('int_sessions_rebuilt_from') }}
+{%- set incremental = is_incremental_build() %}
+{%- set from_day = '(select rebuilt_from_day from ' ~ ref('int_sessions_rebuilt_from') ~ ')' %}
 
 with int_events_aggregated_to_session_items as (
 
     select * from {{ ref('int_events_aggregated_to_session_items') }}
+    {%- if incremental %}
+    where session_id in (
+        select session_id from {{ ref('int_events_aggregated_to_session_items') }}
+        where {{ day_number('first_interaction_at') }} >= {{ from_day }}
+    )
+    {%- endif %}
 
 ),
 
@@ -42,3 +61,6 @@ final as (
 )
 
 select * from final
+{%- if incremental %}
+where {{ day_number('started_at') }} >= {{ from_day }}
+{%- endif %}

@@ -1,14 +1,33 @@
-{{ config(materialized='parquet_export') }}
+{{ config(
+    materialized='parquet_export',
+    incremental_partition=day_number('session_started_at'),
+    incremental_day=day_number('session_started_at'),
+    incremental_rebuilt_from='int_sessions_rebuilt_from',
+) }}
+{#-
+  Incremental: the partitions (the session's first day) from int_sessions_rebuilt_from's
+  day on; a session starting then has all its rows in int_events_aggregated_to_session_items'
+  partitions from that day on.
+-#}
+-- depends_on: {{ ref('int_sessions_rebuilt_from') }}
+{%- set incremental = is_incremental_build() %}
+{%- set from_day = '(select rebuilt_from_day from ' ~ ref('int_sessions_rebuilt_from') ~ ')' %}
 
 with int_events_aggregated_to_session_items as (
 
     select * from {{ ref('int_events_aggregated_to_session_items') }}
+    {%- if incremental %}
+    where {{ day_number('first_interaction_at') }} >= {{ from_day }}
+    {%- endif %}
 
 ),
 
 fct_sessions as (
 
     select session_id, user_id, started_at, ended_at from {{ ref('fct_sessions') }}
+    {%- if incremental %}
+    where {{ day_number('started_at') }} >= {{ from_day }}
+    {%- endif %}
 
 ),
 

@@ -1,21 +1,38 @@
-{{ config(materialized='parquet_export') }}
+{{ config(
+    materialized='parquet_export',
+    incremental_partition=day_number('event_timestamp'),
+    incremental_day=day_number('event_timestamp'),
+    incremental_rebuilt_from='int_sessions_rebuilt_from',
+) }}
 {#-
   The state the server keeps per session (and pushes to Feast after each event): the last
   max_session_events events, oldest first. Part of the push contract (recsys/contract.py),
   not a tuning knob.
+
+  Incremental: the partitions (the session's last day, event_timestamp) from
+  int_sessions_rebuilt_from's day on, from the whole sessions ending then.
 -#}
+-- depends_on: {{ ref('int_sessions_rebuilt_from') }}
 {%- set kept_events = var('max_session_events') | int -%}
+{%- set incremental = is_incremental_build() %}
+{%- set from_day = '(select rebuilt_from_day from ' ~ ref('int_sessions_rebuilt_from') ~ ')' %}
 
-with fct_events as (
+with fct_sessions as {{ cte_materialized() if incremental }} (
 
-    select session_id, session_position, item_id, event_type, event_timestamp
-    from {{ ref('fct_events') }}
+    select session_id, user_id, ended_at, event_count from {{ ref('fct_sessions') }}
+    {%- if incremental %}
+    where {{ day_number('ended_at') }} >= {{ from_day }}
+    {%- endif %}
 
 ),
 
-fct_sessions as (
+fct_events as (
 
-    select session_id, user_id, ended_at, event_count from {{ ref('fct_sessions') }}
+    select session_id, session_position, item_id, event_type, event_timestamp
+    from {{ ref('fct_events') }}
+    {%- if incremental %}
+    where session_id in (select session_id from fct_sessions)
+    {%- endif %}
 
 ),
 
