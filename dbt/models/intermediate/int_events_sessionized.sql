@@ -1,11 +1,13 @@
-{{ config(materialized='view') }}
+{{ config(materialized='view', incremental_day=day_number('event_timestamp')) }}
 {#-
   Clean events with their session: the given session_id, or for events without one
   user_id || '#' || n, where a user's n-th session starts after a gap longer than
   session_gap_minutes. fct_events numbers the positions within each session.
 
   A view: fct_events is its one reader and writes the rows anyway, so storing them here as
-  well would cost a second 5M-row write at scale.
+  well would cost a second 5M-row write at scale. incremental_day scopes its tests on a
+  night to the days fct_events rebuilds (macros/incremental_tests.sql): 1.2 s -> 0.5 s for
+  the unique test on 5M events.
 -#}
 {%- set gap_us = (var('session_gap_minutes') * 60 * 1000000) | int -%}
 
