@@ -170,14 +170,19 @@ def test_late_events_rebuild_in_full_or_are_quarantined(nights: tuple[Path, list
         assert placed == [("late-1",)]
         assert quarantined == [("late-2", "late event_timestamp")]
         # quarantined late events leave no record: the next auto build is a full refresh
-        assert dbt_runner.build(quiet=True, mode="auto").mode == "full"
+        next_build = build_state.plan(Paths(incremental), "auto", dbt_runner.contract_vars())
+        assert next_build.mode == "full", next_build.reason
 
 
-def test_a_changed_definition_asks_for_a_full_refresh(nights: tuple[Path, list[Path]]) -> None:
-    incremental, _ = nights
-    layout = Paths(incremental)
-    with data_dir_env(incremental):
+def test_a_changed_definition_asks_for_a_full_refresh(tmp_path: Path) -> None:
+    layout = Paths(tmp_path)
+    with data_dir_env(tmp_path):
         same = dbt_runner.contract_vars()
+        # plan() compares the recorded build's definitions with these and needs a warehouse:
+        # record a build made with them (the day only sets where `since` starts).
+        layout.warehouse.parent.mkdir(parents=True, exist_ok=True)
+        layout.warehouse.touch()
+        build_state.write(layout, same, mode="full", watermark_day=20_000)
         assert build_state.plan(layout, "auto", same).mode == "incremental"
         changed = build_state.plan(layout, "auto", {**same, "covis_top_k": 7})
         assert changed.mode == "full" and "definitions" in changed.reason
