@@ -41,3 +41,11 @@
   {%- endif -%}
   {{ return(day | int) }}
 {%- endmacro %}
+
+
+{% macro sessions_rebuilt_from() -%}
+  {#- The first day the session-grain models rebuild on a night, as a scalar subquery of
+      int_sessions_rebuilt_from; the ref here also makes that model a parent of the caller
+      (and of its materialization's incremental_rebuilt_from). -#}
+  (select rebuilt_from_day from {{ ref('int_sessions_rebuilt_from') }})
+{%- endmacro %}

@@ -45,6 +45,13 @@ DAY_US: Final = 86_400_000_000
 FOLDER: Final = "list_snapshots"
 
 
+def reuses_stored_sets(build_mode_var: object) -> bool:
+    """Whether this build may reuse stored list sets: only an incremental one, by dbt var
+    build_mode when given, else RECSYS_BUILD_MODE (dbt/macros/build_settings.sql)."""
+    mode = str(build_mode_var or "") or os.environ.get("RECSYS_BUILD_MODE", "full")
+    return mode == "incremental"
+
+
 def lists_cutoff(snapshot_at_us: int, refresh_days: int) -> int:
     """The instant before which a snapshot's lists read events (see module docstring)."""
     if refresh_days < 0:

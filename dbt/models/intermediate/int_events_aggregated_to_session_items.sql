@@ -9,9 +9,8 @@
   Incremental: the partitions (the day of the row's first interaction) from
   int_sessions_rebuilt_from's day on, from the whole sessions that touch them.
 -#}
--- depends_on: {{ ref('int_sessions_rebuilt_from') }}
 {%- set incremental = is_incremental_build() %}
-{%- set from_day = '(select rebuilt_from_day from ' ~ ref('int_sessions_rebuilt_from') ~ ')' %}
+{%- set from_day = sessions_rebuilt_from() %}
 
 with fct_events as (
 

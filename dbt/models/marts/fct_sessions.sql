@@ -9,9 +9,8 @@
   day on; a session starting then has all its rows in int_events_aggregated_to_session_items'
   partitions from that day on.
 -#}
--- depends_on: {{ ref('int_sessions_rebuilt_from') }}
 {%- set incremental = is_incremental_build() %}
-{%- set from_day = '(select rebuilt_from_day from ' ~ ref('int_sessions_rebuilt_from') ~ ')' %}
+{%- set from_day = sessions_rebuilt_from() %}
 
 with int_events_aggregated_to_session_items as (
 

@@ -15,6 +15,7 @@ def model(dbt, session):
     # expression: read it on its own line.
     build_mode_var = dbt.config.get("build_mode_var")
     from recsys.pipeline.item_embeddings import item_embeddings
+    from recsys.pipeline.snapshot_lists import reuses_stored_sets
 
     return item_embeddings(
         session,
@@ -26,6 +27,5 @@ def model(dbt, session):
         window=int(dbt.config.get("embed_window")),
         refresh_days=int(dbt.config.get("list_refresh_days")),
         data_dir=os.environ.get("RECSYS_DATA_DIR"),
-        reuse=(str(build_mode_var or "") or os.environ.get("RECSYS_BUILD_MODE", "full"))
-        == "incremental",
+        reuse=reuses_stored_sets(build_mode_var),
     )

@@ -12,10 +12,9 @@
   Incremental: the partitions (the session's last day, event_timestamp) from
   int_sessions_rebuilt_from's day on, from the whole sessions ending then.
 -#}
--- depends_on: {{ ref('int_sessions_rebuilt_from') }}
 {%- set kept_events = var('max_session_events') | int -%}
 {%- set incremental = is_incremental_build() %}
-{%- set from_day = '(select rebuilt_from_day from ' ~ ref('int_sessions_rebuilt_from') ~ ')' %}
+{%- set from_day = sessions_rebuilt_from() %}
 
 with fct_sessions as {{ cte_materialized() if incremental }} (
 
